@@ -1,0 +1,25 @@
+"""rnnx: recurrent neural networks, first-class in PyTorch.
+
+``rnnx.RNN``, ``rnnx.LSTM`` and ``rnnx.GRU`` (and their ``*Cell`` single steps) take the
+arguments, inputs and state_dicts of their ``torch.nn`` namesakes and return the same
+numbers. Each cell is written once from its equations (:mod:`rnnx.cells`) and run by one
+machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused kernels.
+"""
+
+from rnnx.backends import BACKENDS
+from rnnx.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "RecurrentCell",
+    "RecurrentLayer",
+    "__version__",
+]

@@ -1,0 +1,349 @@
+"""The base of every recurrent layer module: parameters, input forms, states, backends."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from rnnx._checks import (
+    check_bool,
+    check_int,
+    check_matches,
+    check_probability,
+    check_shape,
+    check_tensor,
+)
+from rnnx.backends import check_backend, native_layer, resolve_backend
+from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
+from rnnx.modules.convert import convert
+from rnnx.modules.inputs import SequenceBatch, read_input
+from rnnx.recurrence import run_stack
+
+CELLS: dict[str, Callable[[], CellStep]] = {
+    "RNN_TANH": lambda: ElmanStep("tanh"),
+    "RNN_RELU": lambda: ElmanStep("relu"),
+    "LSTM": LSTMStep,
+    "GRU": GRUStep,
+}
+
+
+class RecurrentLayer(nn.Module):
+    """Stacked, optionally bidirectional recurrent layer running one :class:`CellStep`.
+
+    Subclasses (:class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU`) fix ``mode`` and
+    the positional signature of their ``torch.nn`` counterpart. Parameters are registered
+    with ``torch.nn``'s names, shapes and order, and initialised from
+    ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` in that order, so the same seed gives
+    the same weights as ``torch.nn`` and state_dicts load both ways.
+    """
+
+    _torch_class: ClassVar[type[nn.Module]]
+    _config_keys: ClassVar[tuple[str, ...]] = (
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "bias",
+        "batch_first",
+        "dropout",
+        "bidirectional",
+    )
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.mode = mode
+        self.input_size = check_int(name, "input_size", input_size, minimum=1)
+        self.hidden_size = check_int(name, "hidden_size", hidden_size, minimum=1)
+        self.num_layers = check_int(name, "num_layers", num_layers, minimum=1)
+        self.bias = check_bool(name, "bias", bias)
+        self.batch_first = check_bool(name, "batch_first", batch_first)
+        self.dropout = check_probability(name, "dropout", dropout)
+        self.bidirectional = check_bool(name, "bidirectional", bidirectional)
+        self.proj_size = check_int(name, "proj_size", proj_size, minimum=0)
+        self.backend = check_backend(name, backend)
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported by LSTM; got proj_size={proj_size}")
+        if proj_size >= hidden_size:
+            raise ValueError(
+                f"{name}: proj_size must be smaller than hidden_size={hidden_size}; "
+                f"got proj_size={proj_size}"
+            )
+        if self.dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{name}: dropout is applied between stacked layers, so dropout={dropout} "
+                f"has no effect with num_layers=1",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.cell = CELLS[mode]()
+        self._flat_weights_names: list[str] = []
+        self._all_weights: list[list[str]] = []
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        gates = self.cell.num_chunks * hidden_size
+        out_size = proj_size or hidden_size
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                layer_in = input_size if layer == 0 else out_size * self.num_directions
+                shapes = {"weight_ih": (gates, layer_in), "weight_hh": (gates, out_size)}
+                if bias:
+                    shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
+                if proj_size:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                suffix = f"_l{layer}{'_reverse' if direction else ''}"
+                names = [kind + suffix for kind in shapes]
+                for param_name, shape in zip(names, shapes.values(), strict=True):
+                    self.register_parameter(param_name, nn.Parameter(torch.empty(shape, **factory)))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        # getattr, not _parameters: a weight replaced by a plain tensor (e.g. weight drop)
+        # is used as it is.
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """The parameters grouped per layer and direction, as in ``torch.nn``."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def _direction_weights(self) -> list[list[DirectionWeights]]:
+        groups = [
+            DirectionWeights(**{name.split("_l")[0]: getattr(self, name) for name in names})
+            for names in self._all_weights
+        ]
+        d = self.num_directions
+        return [groups[i : i + d] for i in range(0, len(groups), d)]
+
+    def native_unsupported(self) -> str | None:
+        """Why the native kernels cannot run this layer, or ``None`` when they can."""
+        return None
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += f", bidirectional={self.bidirectional}"
+        if self.backend != "auto":
+            s += f", backend={self.backend!r}"
+        return s
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _initial_state(self, hx: object, seq: SequenceBatch, like: Tensor) -> tuple[Tensor, ...]:
+        """Zeros, or the user's ``hx`` checked and brought to ``(L*D, B, size)``, sorted."""
+        name = type(self).__name__
+        state_names = self.cell.state_names
+        sizes = self.cell.state_sizes(self.hidden_size, self.proj_size)
+        rows = self.num_layers * self.num_directions
+        if hx is None:
+            return tuple(
+                torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device)
+                for size in sizes
+            )
+        if len(state_names) == 1:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"{name}: hx must be a Tensor h0; got {type(hx).__name__}")
+            given: tuple[object, ...] = (hx,)
+        else:
+            if not isinstance(hx, tuple | list) or len(hx) != len(state_names):
+                raise TypeError(
+                    f"{name}: hx must be a tuple (h0, c0) of two tensors; got "
+                    f"{type(hx).__name__}{f' of length {len(hx)}' if isinstance(hx, tuple | list) else ''}"
+                )
+            given = tuple(hx)
+        state = []
+        for state_name, size, value in zip(state_names, sizes, given, strict=True):
+            arg = f"hx ({state_name}0)" if len(state_names) > 1 else "hx (h0)"
+            t = check_tensor(name, arg, value)
+            if seq.is_batched:
+                check_shape(name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)")
+            else:
+                if t.dim() != 2:
+                    raise ValueError(
+                        f"{name}: for unbatched 2-D input, {arg} must be 2-D "
+                        f"(num_layers * num_directions, size) = {(rows, size)}; got shape {tuple(t.shape)}"
+                    )
+                check_shape(name, arg, t, (rows, size), "(num_layers * num_directions, size)")
+                t = t.unsqueeze(1)
+            check_matches(name, arg, t, dtype=like.dtype, device=like.device, what="input")
+            if seq.sorted_indices is not None:
+                t = t.index_select(1, seq.sorted_indices)
+            state.append(t)
+        return tuple(state)
+
+    def _final_state(self, state: tuple[Tensor, ...], seq: SequenceBatch) -> Any:
+        if seq.unsorted_indices is not None:
+            state = tuple(s.index_select(1, seq.unsorted_indices) for s in state)
+        if not seq.is_batched:
+            state = tuple(s.squeeze(1) for s in state)
+        return state[0] if len(state) == 1 else state
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
+        """Run the layer over a sequence batch.
+
+        Args:
+            input: ``(T, B, I)``, ``(B, T, I)`` if ``batch_first``, unbatched ``(T, I)``, or a
+                ``PackedSequence`` of ``(sum(lengths), I)``.
+            hx: initial state, zeros if ``None``. ``h0`` is ``(L*D, B, P)`` (``(L*D, P)``
+                unbatched); an LSTM takes ``(h0, c0)`` with ``c0`` of width ``hidden_size``.
+                ``D`` is 2 if bidirectional else 1; ``P`` is ``proj_size or hidden_size``.
+
+        Returns:
+            ``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM). ``output`` is
+            ``(T, B, D*P)`` (batch first if ``batch_first``; ``(T, D*P)`` unbatched; a
+            ``PackedSequence`` for packed input). ``h_n`` has the shape of ``h0``, taken at each
+            sequence's own last step.
+
+        Raises:
+            TypeError, ValueError: on any input or state that does not fit the layer.
+        """
+        name = type(self).__name__
+        seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
+        weights = self._flat_weights
+        check_matches(name, "input", seq.data, dtype=weights[0].dtype, device=weights[0].device, what="the parameters")
+        state = self._initial_state(hx, seq, seq.data)
+        backend = resolve_backend(name, self.backend, self.native_unsupported())
+        if backend == "native":
+            output, final = native_layer(
+                self.mode,
+                seq.data,
+                seq.batch_sizes,
+                state,
+                weights,
+                bias=self.bias,
+                num_layers=self.num_layers,
+                dropout=self.dropout,
+                training=self.training,
+                bidirectional=self.bidirectional,
+                batch_first=self.batch_first,
+            )
+        else:
+            output, final = self._reference(seq, state)
+        if seq.packed:
+            assert seq.batch_sizes is not None
+            output = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
+        elif not seq.is_batched:
+            output = output.squeeze(0 if self.batch_first else 1)
+        return output, self._final_state(final, seq)
+
+    def _reference(self, seq: SequenceBatch, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        x = seq.data
+        if seq.batch_sizes is not None:
+            batch_sizes = seq.batch_sizes.tolist()
+        else:
+            if self.batch_first:
+                x = x.transpose(0, 1)
+            steps, batch = x.shape[:2]
+            x = x.reshape(steps * batch, -1)
+            batch_sizes = [batch] * steps
+        out, final = run_stack(
+            self.cell,
+            x,
+            batch_sizes,
+            state,
+            self._direction_weights(),
+            dropout=self.dropout,
+            training=self.training,
+        )
+        if seq.batch_sizes is None:
+            out = out.view(len(batch_sizes), -1, out.shape[-1])
+            if self.batch_first:
+                out = out.transpose(0, 1)
+        return out, final
+
+    # -- interop ----------------------------------------------------------------------------
+
+    def flatten_parameters(self) -> None:
+        """Pack the weights into one contiguous cuDNN buffer, as ``torch.nn`` does.
+
+        Only acts when every weight is a CUDA tensor cuDNN accepts; a no-op otherwise.
+        """
+        weights = self._flat_weights
+        first = weights[0]
+        if not all(
+            isinstance(w, Tensor)
+            and w.is_cuda
+            and w.dtype == first.dtype
+            and torch.backends.cudnn.is_acceptable(w)
+            for w in weights
+        ):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):
+            return  # aliased weights: cuDNN would copy at each call, as in torch.nn
+        from torch.backends.cudnn import rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            if torch._use_cudnn_rnn_flatten_weight():
+                torch._cudnn_rnn_flatten_weight(
+                    weights,
+                    (4 if self.bias else 2) + (1 if self.proj_size else 0),
+                    self.input_size,
+                    cudnn_rnn.get_cudnn_mode(self.mode),
+                    self.hidden_size,
+                    self.proj_size,
+                    self.num_layers,
+                    self.batch_first,
+                    self.bidirectional,
+                )
+
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> RecurrentLayer:
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()
+        return result
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Any:
+        """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config and weights.
+
+        Raises:
+            TypeError: ``module`` is not an instance of the ``torch.nn`` counterpart.
+        """
+        return convert(module, cls._torch_class, cls, cls._config_keys, backend=backend)
+
+    def to_torch(self) -> nn.Module:
+        """A ``torch.nn`` copy of this layer: same config and weights."""
+        return convert(self, type(self), self._torch_class, self._config_keys)
