@@ -182,7 +182,7 @@ class RNNCell(RecurrentCell):
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
-        return s + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
 
 
 class LSTMCell(RecurrentCell):

@@ -277,8 +277,8 @@ class RecurrentLayer(nn.Module):
         else:
             if self.batch_first:
                 x = x.transpose(0, 1)
-            steps, batch = x.shape[:2]
-            x = x.reshape(steps * batch, -1)
+            steps, batch, features = x.shape
+            x = x.reshape(steps * batch, features)  # the packed layout with B rows per step
             batch_sizes = [batch] * steps
         out, final = run_stack(
             self.cell,
@@ -290,7 +290,7 @@ class RecurrentLayer(nn.Module):
             training=self.training,
         )
         if seq.batch_sizes is None:
-            out = out.view(len(batch_sizes), -1, out.shape[-1])
+            out = out.view(len(batch_sizes), seq.batch, out.shape[-1])
             if self.batch_first:
                 out = out.transpose(0, 1)
         return out, final
