@@ -30,7 +30,9 @@ def tolerances(dtype: torch.dtype) -> dict[str, float]:
     return {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
 
 
-def pair(kind: tuple[Any, ...], *, backend: str = "auto", seed: int = 0, **config: Any) -> tuple[nn.Module, nn.Module]:
+def pair(
+    kind: tuple[Any, ...], *, backend: str = "auto", seed: int = 0, **config: Any
+) -> tuple[nn.Module, nn.Module]:
     """A torch.nn module with seeded weights and the rnnx module converted from it."""
     _, ours_cls, torch_cls, extra = kind
     torch.manual_seed(seed)
@@ -46,7 +48,9 @@ def state_shapes(kind: tuple[Any, ...], num_layers: int, bidirectional: bool) ->
     return [(rows, H)]
 
 
-def make_state(kind: tuple[Any, ...], num_layers: int, bidirectional: bool, batch: int | None, dtype: torch.dtype) -> Any:
+def make_state(
+    kind: tuple[Any, ...], num_layers: int, bidirectional: bool, batch: int | None, dtype: torch.dtype
+) -> Any:
     tensors = []
     for rows, size in state_shapes(kind, num_layers, bidirectional):
         shape = (rows, size) if batch is None else (rows, batch, size)

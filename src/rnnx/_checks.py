@@ -28,10 +28,8 @@ def check_bool(owner: str, name: str, value: object) -> bool:
 
 def check_probability(owner: str, name: str, value: object) -> float:
     """Return ``value`` as a float if it is a real number in ``[0, 1]``."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(
-            f"{owner}: {name} must be a number in [0, 1]; got {type(value).__name__} {value!r}"
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number in [0, 1]; got {type(value).__name__} {value!r}")
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{owner}: {name} must be in [0, 1]; got {value}")
     return float(value)
@@ -59,12 +57,12 @@ def check_matches(
     """Check that ``value`` has ``dtype`` and lives on ``device`` (those of ``what``)."""
     if value.dtype != dtype and not torch.is_autocast_enabled(value.device.type):
         raise ValueError(
-            f"{owner}: {name} has dtype {value.dtype} but {what} has dtype {dtype}; "
+            f"{owner}: {name} has dtype {value.dtype} but the dtype of {what} is {dtype}; "
             f"convert one of them, e.g. {name}.to({dtype})"
         )
     if value.device != device:
         raise ValueError(
-            f"{owner}: {name} is on device {value.device} but {what} is on {device}; "
+            f"{owner}: {name} is on device {value.device} but {what} is on device {device}; "
             f"move one of them, e.g. {name}.to({str(device)!r})"
         )
 
@@ -72,6 +70,4 @@ def check_matches(
 def check_shape(owner: str, name: str, value: Tensor, expected: tuple[int, ...], meaning: str) -> None:
     """Check that ``value`` has exactly shape ``expected``; ``meaning`` names its dimensions."""
     if tuple(value.shape) != expected:
-        raise ValueError(
-            f"{owner}: {name} must have shape {meaning} = {expected}; got {tuple(value.shape)}"
-        )
+        raise ValueError(f"{owner}: {name} must have shape {meaning} = {expected}; got {tuple(value.shape)}")

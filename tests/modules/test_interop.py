@@ -74,7 +74,7 @@ def test_from_torch_and_to_torch_are_exact(kind: tuple[Any, ...]) -> None:
 @pytest.mark.parametrize("kind", ALL_KINDS, ids=ALL_IDS)
 def test_from_torch_rejects_other_modules(kind: tuple[Any, ...]) -> None:
     ours_cls = kind[1]
-    with pytest.raises(TypeError, match="expected a torch.nn"):
+    with pytest.raises(TypeError, match=r"expected a torch\.nn"):
         ours_cls.from_torch(nn.Linear(2, 3))
 
 
@@ -84,10 +84,22 @@ def test_torch_attributes(kind: tuple[Any, ...]) -> None:
     _, ours_cls, torch_cls, extra = kind
     theirs = torch_cls(4, 5, 2, **extra, bidirectional=True, batch_first=True)
     ours = ours_cls.from_torch(theirs)
-    for attr in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional", "proj_size", "mode"):
+    for attr in (
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "bias",
+        "batch_first",
+        "dropout",
+        "bidirectional",
+        "proj_size",
+        "mode",
+    ):
         assert getattr(ours, attr) == getattr(theirs, attr), attr
     assert ours._flat_weights_names == theirs._flat_weights_names
-    assert [[p.shape for p in group] for group in ours.all_weights] == [[p.shape for p in group] for group in theirs.all_weights]
+    assert [[p.shape for p in group] for group in ours.all_weights] == [
+        [p.shape for p in group] for group in theirs.all_weights
+    ]
     # torch.nn.RNN's repr omits nonlinearity=relu (its RNNCell shows it); rnnx shows it.
     assert repr(ours).replace(", nonlinearity=relu", "") == repr(theirs)
     ours.flatten_parameters()  # a no-op off CUDA, as in torch.nn

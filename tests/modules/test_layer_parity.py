@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.conftest import (
-    B,
     KIND_IDS,
     KINDS,
+    B,
     assert_close_all,
     flat,
     make_input,
@@ -21,7 +21,9 @@ from tests.conftest import (
 )
 
 
-def run_and_grad(module: torch.nn.Module, inp: Any, hx: Any, leaves: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def run_and_grad(
+    module: torch.nn.Module, inp: Any, hx: Any, leaves: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     out = flat(module(inp(), hx) if hx is not None else module(inp()))
     params = list(module.parameters())
     grads = torch.autograd.grad(scalar_loss(out), [*leaves, *params], allow_unused=False)
@@ -60,7 +62,11 @@ def test_matches_torch(
     oracle.to(dtype)
     ours.to(dtype)
     inp, leaf = make_input(form, batch_first=batch_first, dtype=dtype)
-    hx = make_state(kind, num_layers, bidirectional, None if form == "unbatched" else B, dtype) if h0_given else None
+    hx = (
+        make_state(kind, num_layers, bidirectional, None if form == "unbatched" else B, dtype)
+        if h0_given
+        else None
+    )
     leaves = [leaf, *(flat(hx) if hx is not None else [])]
 
     out_ref, grads_ref = run_and_grad(oracle, inp, hx, leaves)
@@ -74,9 +80,17 @@ def test_matches_torch(
 @pytest.mark.parametrize("form", ["batched", "packed"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-def test_training_dropout_matches_torch(kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str) -> None:
+def test_training_dropout_matches_torch(
+    kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str
+) -> None:
     """Between-layer dropout draws the same mask as torch.nn for the same seed."""
-    config = {"input_size": 4, "hidden_size": 5, "num_layers": 3, "dropout": 0.4, "bidirectional": bidirectional}
+    config = {
+        "input_size": 4,
+        "hidden_size": 5,
+        "num_layers": 3,
+        "dropout": 0.4,
+        "bidirectional": bidirectional,
+    }
     oracle, ours = pair(kind, backend=backend, **config)
     oracle.train()
     ours.train()

@@ -15,14 +15,20 @@ from tests.conftest import KIND_IDS, KINDS
 CELL_OF = {rnnx.RNN: rnnx.RNNCell, rnnx.LSTM: rnnx.LSTMCell, rnnx.GRU: rnnx.GRUCell}
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if "proj_size" not in k[3]], ids=[i for i in KIND_IDS if i != "lstm_proj"])
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if "proj_size" not in k[3]], ids=[i for i in KIND_IDS if i != "lstm_proj"]
+)
 def test_cell_stepped_by_hand_equals_layer(kind: tuple[Any, ...]) -> None:
     _, layer_cls, _, extra = kind
     layer = layer_cls(4, 6, 2, **extra, bidirectional=True, backend="reference").double()
     cells = {}
     for suffix in ("l0", "l0_reverse", "l1", "l1_reverse"):
-        cell = CELL_OF[layer_cls](4 if suffix.startswith("l0") else 12, 6, **extra, backend="reference").double()
-        cell.load_state_dict({k: getattr(layer, f"{k}_{suffix}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        cell = CELL_OF[layer_cls](
+            4 if suffix.startswith("l0") else 12, 6, **extra, backend="reference"
+        ).double()
+        cell.load_state_dict(
+            {k: getattr(layer, f"{k}_{suffix}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        )
         cells[suffix] = cell
     x = torch.randn(7, 3, 4, dtype=torch.float64)
     lstm = layer_cls is rnnx.LSTM

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 
-_LAYER_OPS = {
+_LAYER_OPS: dict[str, Callable[..., Any]] = {
     "RNN_TANH": _VF.rnn_tanh,
     "RNN_RELU": _VF.rnn_relu,
     "GRU": _VF.gru,
     "LSTM": _VF.lstm,
 }
-_CELL_OPS = {
+_CELL_OPS: dict[str, Callable[..., Any]] = {
     "RNN_TANH": _VF.rnn_tanh_cell,
     "RNN_RELU": _VF.rnn_relu_cell,
     "GRU": _VF.gru_cell,

@@ -30,9 +30,7 @@ class ElmanStep(CellStep):
 
     def __init__(self, nonlinearity: str = "tanh") -> None:
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity must be one of {NONLINEARITIES}; got {nonlinearity!r}"
-            )
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}; got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
     def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:

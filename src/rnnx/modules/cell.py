@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Self
 
 from rnnx._checks import check_bool, check_choice, check_int, check_matches, check_shape, check_tensor
 from rnnx.backends import check_backend, native_cell, resolve_backend
@@ -103,7 +104,14 @@ class RecurrentCell(nn.Module):
                 f"{name}: input must have input_size={self.input_size} features in its last "
                 f"dimension; got shape {tuple(x.shape)}"
             )
-        check_matches(name, "input", x, dtype=self.weight_ih.dtype, device=self.weight_ih.device, what="the parameters")
+        check_matches(
+            name,
+            "input",
+            x,
+            dtype=self.weight_ih.dtype,
+            device=self.weight_ih.device,
+            what="the parameter weight_ih",
+        )
         is_batched = x.dim() == 2
         if not is_batched:
             x = x.unsqueeze(0)
@@ -142,7 +150,7 @@ class RecurrentCell(nn.Module):
         return tuple(state)
 
     @classmethod
-    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Any:
+    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:
         """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config and weights.
 
         Raises:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def convert(
     source: nn.Module,
     source_class: type[nn.Module],
-    target_class: type[nn.Module],
+    target_class: type[M],
     config_keys: Sequence[str],
     **extra: Any,
-) -> Any:
+) -> M:
     """Build ``target_class`` with ``source``'s config, device, dtype, weights and mode.
 
     The target is built on the meta device and then filled from the source's state_dict,
@@ -35,7 +37,7 @@ def convert(
         # The source already warned about its own config (e.g. dropout with one layer).
         warnings.simplefilter("ignore", UserWarning)
         target = target_class(**config, **extra, device="meta", dtype=first.dtype)
-    target = target.to_empty(device=first.device)
+    target.to_empty(device=first.device)
     target.load_state_dict(source.state_dict())
     target.train(source.training)
     return target

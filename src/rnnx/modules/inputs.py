@@ -7,6 +7,7 @@ unbatched sequence ``(T, I)``, or a :class:`~torch.nn.utils.rnn.PackedSequence`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
@@ -60,7 +61,8 @@ def read_input(owner: str, input: object, *, input_size: int, batch_first: bool)
         x = x.unsqueeze(0 if batch_first else 1)
     time_dim, batch_dim = (1, 0) if batch_first else (0, 1)
     if x.shape[time_dim] == 0:
-        raise ValueError(f"{owner}: input has no time steps (shape {tuple(input.shape)})")
+        shape = tuple(x.shape) if is_batched else tuple(x.squeeze(batch_dim).shape)
+        raise ValueError(f"{owner}: input has no time steps (shape {shape})")
     return SequenceBatch(x, None, None, None, x.shape[batch_dim], is_batched)
 
 
@@ -76,8 +78,7 @@ def _read_packed(owner: str, seq: PackedSequence, *, input_size: int) -> Sequenc
     data = check_tensor(owner, "input.data", seq.data)
     if data.dim() != 2:
         raise ValueError(
-            f"{owner}: a PackedSequence's data must be 2-D (sum of lengths, I); "
-            f"got shape {tuple(data.shape)}"
+            f"{owner}: a PackedSequence's data must be 2-D (sum of lengths, I); got shape {tuple(data.shape)}"
         )
     _check_features(owner, "input.data", data, input_size)
     sizes = seq.batch_sizes
@@ -87,7 +88,7 @@ def _read_packed(owner: str, seq: PackedSequence, *, input_size: int) -> Sequenc
             f"{sizes.dtype} of shape {tuple(sizes.shape)}"
         )
     counts = sizes.tolist()
-    if counts[-1] < 1 or any(a < b for a, b in zip(counts, counts[1:], strict=False)):
+    if counts[-1] < 1 or any(a < b for a, b in pairwise(counts)):
         raise ValueError(
             f"{owner}: input.batch_sizes must be positive and non-increasing; got {counts}. "
             "Build packed input with torch.nn.utils.rnn.pack_padded_sequence or pack_sequence."

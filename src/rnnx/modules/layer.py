@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
+from typing_extensions import Self
 
 from rnnx._checks import (
     check_bool,
@@ -86,8 +87,7 @@ class RecurrentLayer(nn.Module):
             raise ValueError(f"{name}: proj_size is only supported by LSTM; got proj_size={proj_size}")
         if proj_size >= hidden_size:
             raise ValueError(
-                f"{name}: proj_size must be smaller than hidden_size={hidden_size}; "
-                f"got proj_size={proj_size}"
+                f"{name}: proj_size must be smaller than hidden_size={hidden_size}; got proj_size={proj_size}"
             )
         if self.dropout > 0 and num_layers == 1:
             warnings.warn(
@@ -105,7 +105,10 @@ class RecurrentLayer(nn.Module):
         for layer in range(num_layers):
             for direction in range(self.num_directions):
                 layer_in = input_size if layer == 0 else out_size * self.num_directions
-                shapes = {"weight_ih": (gates, layer_in), "weight_hh": (gates, out_size)}
+                shapes: dict[str, tuple[int, ...]] = {
+                    "weight_ih": (gates, layer_in),
+                    "weight_hh": (gates, out_size),
+                }
                 if bias:
                     shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
                 if proj_size:
@@ -179,8 +182,7 @@ class RecurrentLayer(nn.Module):
         rows = self.num_layers * self.num_directions
         if hx is None:
             return tuple(
-                torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device)
-                for size in sizes
+                torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes
             )
         if len(state_names) == 1:
             if not isinstance(hx, Tensor):
@@ -198,7 +200,9 @@ class RecurrentLayer(nn.Module):
             arg = f"hx ({state_name}0)" if len(state_names) > 1 else "hx (h0)"
             t = check_tensor(name, arg, value)
             if seq.is_batched:
-                check_shape(name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)")
+                check_shape(
+                    name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)"
+                )
             else:
                 if t.dim() != 2:
                     raise ValueError(
@@ -244,7 +248,14 @@ class RecurrentLayer(nn.Module):
         name = type(self).__name__
         seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
         weights = self._flat_weights
-        check_matches(name, "input", seq.data, dtype=weights[0].dtype, device=weights[0].device, what="the parameters")
+        check_matches(
+            name,
+            "input",
+            seq.data,
+            dtype=weights[0].dtype,
+            device=weights[0].device,
+            what=f"the parameter {self._flat_weights_names[0]}",
+        )
         state = self._initial_state(hx, seq, seq.data)
         backend = resolve_backend(name, self.backend, self.native_unsupported())
         if backend == "native":
@@ -263,10 +274,10 @@ class RecurrentLayer(nn.Module):
             )
         else:
             output, final = self._reference(seq, state)
-        if seq.packed:
-            assert seq.batch_sizes is not None
-            output = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
-        elif not seq.is_batched:
+        if seq.batch_sizes is not None:
+            packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
+            return packed, self._final_state(final, seq)
+        if not seq.is_batched:
             output = output.squeeze(0 if self.batch_first else 1)
         return output, self._final_state(final, seq)
 
@@ -330,13 +341,13 @@ class RecurrentLayer(nn.Module):
                     self.bidirectional,
                 )
 
-    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> RecurrentLayer:
-        result = super()._apply(fn, recurse)
-        self.flatten_parameters()
-        return result
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> Self:
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
+        self.flatten_parameters()  # after .to()/.cuda(), as torch.nn does
+        return self
 
     @classmethod
-    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Any:
+    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:
         """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config and weights.
 
         Raises:

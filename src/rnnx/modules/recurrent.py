@@ -53,6 +53,7 @@ class RNN(RecurrentLayer):
             batch_first,
             dropout,
             bidirectional,
+            proj_size,
             device=device,
             dtype=dtype,
             backend=backend,

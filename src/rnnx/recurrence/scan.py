@@ -64,9 +64,7 @@ def scan(
             active, current = g.shape[0], state[0].shape[0]
             if active > current:
                 # Longer sequences start here, from their own initial state.
-                state = tuple(
-                    torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True)
-                )
+                state = tuple(torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True))
             state = cell.step(g, state, w)
             outputs.append(state[0])
         outputs.reverse()
