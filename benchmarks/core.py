@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         modes, args.shapes or benchmark.SHAPES, repeats=args.repeats, echo=lambda s: print(s, file=sys.stderr)
     )
     print(benchmark.format_table(timings))
+    print("\nPer-call dispatch on a tiny layer (T=2, B=1, I=4, H=8), forward, microseconds:\n")
+    print("| mode | torch.nn | rnnx auto | difference |\n|---|---:|---:|---:|")
+    for mode in modes:
+        theirs, ours = benchmark.dispatch_overhead(mode)
+        print(f"| {mode} | {theirs * 1e6:.1f} | {ours * 1e6:.1f} | {(ours - theirs) * 1e6:+.1f} |")
     return 0
 
 

@@ -21,6 +21,12 @@ def test_table_ratios_are_relative_to_torch() -> None:
     assert torch_row.count("| 1.00 |") == 2
 
 
+def test_dispatch_overhead_times_both() -> None:
+    theirs, ours = benchmark.dispatch_overhead("lstm", calls=20, repeats=1)
+    assert 0 < theirs < 1
+    assert 0 < ours < 1
+
+
 def test_unknown_mode() -> None:
     with pytest.raises(
         ValueError, match=r"benchmark: mode must be one of \('lstm', 'gru', 'rnn'\); got 'cnn'"
@@ -46,6 +52,7 @@ def test_script_end_to_end() -> None:
     )
     assert result.stdout.count("| lstm | 4, 2, 3, 5 |") == 3
     assert result.stdout.count("| rnn | 4, 2, 3, 5 |") == 3
+    assert "| lstm | " in result.stdout.split("Per-call dispatch")[1]
 
 
 def test_script_rejects_bad_shape() -> None:

@@ -90,6 +90,24 @@ def time_shape(mode: str, shape: tuple[int, int, int, int], *, repeats: int, war
     ]
 
 
+def dispatch_overhead(mode: str, *, calls: int = 2000, repeats: int = 5) -> tuple[float, float]:
+    """Seconds per forward call of torch.nn and of rnnx ``auto`` on a layer so small
+    (``T=2, B=1, I=4, H=8``) that the Python around the kernel dominates."""
+    torch_cls, rnnx_cls = MODES[mode]
+    torch.manual_seed(0)
+    baseline = torch_cls(4, 8)
+    ours = rnnx_cls.from_torch(baseline)
+    x = torch.randn(2, 1, 4)
+    jobs = [_forward(baseline, x), _forward(ours, x)]
+    for fn in jobs:
+        best_time(fn, calls=calls // 10)
+    best = [float("inf")] * 2
+    for _ in range(repeats):
+        for k, fn in enumerate(jobs):
+            best[k] = min(best[k], best_time(fn, calls=calls))
+    return best[0], best[1]
+
+
 def format_table(timings: Sequence[Timing], *, baseline: str = "torch.nn") -> str:
     """A Markdown table of milliseconds with ratios to ``baseline`` of the same shape."""
     base = {(t.mode, t.shape): t for t in timings if t.implementation == baseline}
