@@ -227,7 +227,7 @@ def test_state_on_other_device(cls: type) -> None:
 
 
 def test_lstm_state_must_be_a_pair() -> None:
-    with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple \(h0, c0\) of two tensors; got Tensor"):
+    with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple \(h0, c0\) of 2 tensors; got Tensor"):
         rnnx.LSTM(4, 5)(torch.zeros(6, 3, 4), torch.zeros(1, 3, 5))
     with pytest.raises(TypeError, match=r"got tuple of length 3"):
         rnnx.LSTM(4, 5)(torch.zeros(6, 3, 4), (torch.zeros(1, 3, 5),) * 3)
@@ -333,7 +333,7 @@ def test_cell_state_dtype(cls: type) -> None:
 
 
 def test_lstm_cell_state_must_be_a_pair() -> None:
-    with pytest.raises(TypeError, match=r"LSTMCell: hx must be a tuple \(h, c\) of two tensors; got Tensor"):
+    with pytest.raises(TypeError, match=r"LSTMCell: hx must be a tuple \(h, c\) of 2 tensors; got Tensor"):
         rnnx.LSTMCell(4, 5)(torch.zeros(3, 4), torch.zeros(3, 5))
 
 

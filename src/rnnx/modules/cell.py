@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from typing_extensions import Self
 
 from rnnx._checks import check_bool, check_choice, check_int, check_matches, check_shape, check_tensor
 from rnnx.backends import check_backend, native_cell, resolve_backend
 from rnnx.cells import NONLINEARITIES, DirectionWeights
-from rnnx.modules.convert import convert
+from rnnx.modules.compat import TorchCompatible
+from rnnx.modules.inputs import check_features, unpack_state
 from rnnx.modules.layer import CELLS
 
 
-class RecurrentCell(nn.Module):
+class RecurrentCell(TorchCompatible):
     """One step of a recurrent cell with its own parameters.
 
     Parameters ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)`` and
@@ -61,12 +60,6 @@ class RecurrentCell(nn.Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
     def native_unsupported(self) -> str | None:
         """Why the native kernel cannot run this cell, or ``None`` when it can."""
         return None
@@ -99,11 +92,7 @@ class RecurrentCell(nn.Module):
             raise ValueError(
                 f"{name}: input must be 2-D (B, I) or 1-D unbatched (I,); got shape {tuple(x.shape)}"
             )
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{name}: input must have input_size={self.input_size} features in its last "
-                f"dimension; got shape {tuple(x.shape)}"
-            )
+        check_features(name, "input", x, self.input_size)
         check_matches(
             name,
             "input",
@@ -130,14 +119,7 @@ class RecurrentCell(nn.Module):
         state_names = self.cell.state_names
         if hx is None:
             return tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in state_names)
-        if len(state_names) == 1:
-            if not isinstance(hx, Tensor):
-                raise TypeError(f"{name}: hx must be a Tensor h; got {type(hx).__name__}")
-            given: tuple[Any, ...] = (hx,)
-        else:
-            if not isinstance(hx, tuple | list) or len(hx) != 2:
-                raise TypeError(f"{name}: hx must be a tuple (h, c) of two tensors; got {type(hx).__name__}")
-            given = tuple(hx)
+        given = unpack_state(name, hx, state_names)
         expected = (x.shape[0], self.hidden_size) if is_batched else (self.hidden_size,)
         meaning = "(batch, hidden_size)" if is_batched else "(hidden_size,) for unbatched input"
         state = []
@@ -148,19 +130,6 @@ class RecurrentCell(nn.Module):
             check_matches(name, arg, t, dtype=x.dtype, device=x.device, what="input")
             state.append(t if is_batched else t.unsqueeze(0))
         return tuple(state)
-
-    @classmethod
-    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:
-        """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config and weights.
-
-        Raises:
-            TypeError: ``module`` is not an instance of the ``torch.nn`` counterpart.
-        """
-        return convert(module, cls._torch_class, cls, cls._config_keys, backend=backend)
-
-    def to_torch(self) -> nn.Module:
-        """A ``torch.nn`` copy of this cell: same config and weights."""
-        return convert(self, type(self), self._torch_class, self._config_keys)
 
 
 class RNNCell(RecurrentCell):

@@ -6,6 +6,7 @@ unbatched sequence ``(T, I)``, or a :class:`~torch.nn.utils.rnn.PackedSequence`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -55,7 +56,7 @@ def read_input(owner: str, input: object, *, input_size: int, batch_first: bool)
             f"{owner}: input must be 3-D {'(B, T, I)' if batch_first else '(T, B, I)'} or "
             f"2-D unbatched (T, I); got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
         )
-    _check_features(owner, "input", x, input_size)
+    check_features(owner, "input", x, input_size)
     is_batched = x.dim() == 3
     if not is_batched:
         x = x.unsqueeze(0 if batch_first else 1)
@@ -66,7 +67,8 @@ def read_input(owner: str, input: object, *, input_size: int, batch_first: bool)
     return SequenceBatch(x, None, None, None, x.shape[batch_dim], is_batched)
 
 
-def _check_features(owner: str, name: str, x: Tensor, input_size: int) -> None:
+def check_features(owner: str, name: str, x: Tensor, input_size: int) -> None:
+    """Check that the last dimension of ``x`` holds ``input_size`` features."""
     if x.shape[-1] != input_size:
         raise ValueError(
             f"{owner}: {name} must have input_size={input_size} features in its last "
@@ -80,7 +82,7 @@ def _read_packed(owner: str, seq: PackedSequence, *, input_size: int) -> Sequenc
         raise ValueError(
             f"{owner}: a PackedSequence's data must be 2-D (sum of lengths, I); got shape {tuple(data.shape)}"
         )
-    _check_features(owner, "input.data", data, input_size)
+    check_features(owner, "input.data", data, input_size)
     sizes = seq.batch_sizes
     if sizes.dim() != 1 or sizes.numel() == 0 or sizes.is_floating_point():
         raise ValueError(
@@ -108,3 +110,24 @@ def _read_packed(owner: str, seq: PackedSequence, *, input_size: int) -> Sequenc
                 f"got {tuple(index.shape)}"
             )
     return SequenceBatch(data, sizes, seq.sorted_indices, seq.unsorted_indices, batch, True)
+
+
+def unpack_state(owner: str, hx: object, names: Sequence[str]) -> tuple[object, ...]:
+    """Split a user's ``hx`` into one object per state tensor named in ``names``.
+
+    A one-tensor state (``("h0",)``) must be given as a tensor; a larger one as a tuple or
+    list of that many tensors. The tensors themselves are checked by the caller.
+
+    Raises:
+        TypeError: ``hx`` has the wrong structure.
+    """
+    if len(names) == 1:
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"{owner}: hx must be a Tensor {names[0]}; got {type(hx).__name__}")
+        return (hx,)
+    if not isinstance(hx, tuple | list) or len(hx) != len(names):
+        got = type(hx).__name__ + (f" of length {len(hx)}" if isinstance(hx, tuple | list) else "")
+        raise TypeError(
+            f"{owner}: hx must be a tuple ({', '.join(names)}) of {len(names)} tensors; got {got}"
+        )
+    return tuple(hx)

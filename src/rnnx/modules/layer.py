@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -22,8 +21,8 @@ from rnnx._checks import (
 )
 from rnnx.backends import check_backend, native_layer, resolve_backend
 from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
-from rnnx.modules.convert import convert
-from rnnx.modules.inputs import SequenceBatch, read_input
+from rnnx.modules.compat import TorchCompatible
+from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
 from rnnx.recurrence import run_stack
 
 CELLS: dict[str, Callable[[], CellStep]] = {
@@ -34,7 +33,7 @@ CELLS: dict[str, Callable[[], CellStep]] = {
 }
 
 
-class RecurrentLayer(nn.Module):
+class RecurrentLayer(TorchCompatible):
     """Stacked, optionally bidirectional recurrent layer running one :class:`CellStep`.
 
     Subclasses (:class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU`) fix ``mode`` and
@@ -125,12 +124,6 @@ class RecurrentLayer(nn.Module):
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def reset_parameters(self) -> None:
-        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
     @property
     def _flat_weights(self) -> list[Tensor]:
         # getattr, not _parameters: a weight replaced by a plain tensor (e.g. weight drop)
@@ -184,17 +177,7 @@ class RecurrentLayer(nn.Module):
             return tuple(
                 torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes
             )
-        if len(state_names) == 1:
-            if not isinstance(hx, Tensor):
-                raise TypeError(f"{name}: hx must be a Tensor h0; got {type(hx).__name__}")
-            given: tuple[object, ...] = (hx,)
-        else:
-            if not isinstance(hx, tuple | list) or len(hx) != len(state_names):
-                raise TypeError(
-                    f"{name}: hx must be a tuple (h0, c0) of two tensors; got "
-                    f"{type(hx).__name__}{f' of length {len(hx)}' if isinstance(hx, tuple | list) else ''}"
-                )
-            given = tuple(hx)
+        given = unpack_state(name, hx, [f"{s}0" for s in state_names])
         state = []
         for state_name, size, value in zip(state_names, sizes, given, strict=True):
             arg = f"hx ({state_name}0)" if len(state_names) > 1 else "hx (h0)"
@@ -345,16 +328,3 @@ class RecurrentLayer(nn.Module):
         super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         self.flatten_parameters()  # after .to()/.cuda(), as torch.nn does
         return self
-
-    @classmethod
-    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:
-        """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config and weights.
-
-        Raises:
-            TypeError: ``module`` is not an instance of the ``torch.nn`` counterpart.
-        """
-        return convert(module, cls._torch_class, cls, cls._config_keys, backend=backend)
-
-    def to_torch(self) -> nn.Module:
-        """A ``torch.nn`` copy of this layer: same config and weights."""
-        return convert(self, type(self), self._torch_class, self._config_keys)

@@ -1,0 +1,79 @@
+"""What every rnnx module shares with its ``torch.nn`` counterpart: initialisation and exact
+conversion both ways."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypeVar
+
+from torch import nn
+from typing_extensions import Self
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def convert(
+    source: nn.Module,
+    source_class: type[nn.Module],
+    target_class: type[M],
+    config_keys: Sequence[str],
+    **extra: Any,
+) -> M:
+    """Build ``target_class`` with ``source``'s config, device, dtype, weights and mode.
+
+    The target is built on the meta device and then filled from the source's state_dict,
+    so conversion draws nothing from the random number generator.
+
+    Raises:
+        TypeError: ``source`` is not a ``source_class``.
+    """
+    if not isinstance(source, source_class):
+        raise TypeError(
+            f"{target_class.__name__}: expected a {source_class.__module__}."
+            f"{source_class.__qualname__} to convert; got {type(source).__name__}"
+        )
+    config = {key: getattr(source, key) for key in config_keys}
+    first = next(source.parameters())
+    with warnings.catch_warnings():
+        # The source already warned about its own config (e.g. dropout with one layer).
+        warnings.simplefilter("ignore", UserWarning)
+        target = target_class(**config, **extra, device="meta", dtype=first.dtype)
+    target.to_empty(device=first.device)
+    target.load_state_dict(source.state_dict())
+    target.train(source.training)
+    return target
+
+
+class TorchCompatible(nn.Module):
+    """Base of the rnnx modules that mirror a ``torch.nn`` class.
+
+    Subclasses set :attr:`_torch_class` and :attr:`_config_keys` (the constructor arguments
+    that, read off either module, rebuild the other) and have ``hidden_size``.
+    """
+
+    _torch_class: ClassVar[type[nn.Module]]
+    _config_keys: ClassVar[tuple[str, ...]]
+    hidden_size: int
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` in
+        registration order, as ``torch.nn`` does, so the same seed gives the same weights."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:
+        """An rnnx copy of ``module`` (its ``torch.nn`` counterpart): same config, dtype,
+        device, weights and train/eval mode.
+
+        Raises:
+            TypeError: ``module`` is not an instance of the ``torch.nn`` counterpart.
+        """
+        return convert(module, cls._torch_class, cls, cls._config_keys, backend=backend)
+
+    def to_torch(self) -> nn.Module:
+        """A ``torch.nn`` copy of this module: same config, dtype, device, weights and mode."""
+        return convert(self, type(self), self._torch_class, self._config_keys)
