@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -24,6 +25,8 @@ from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
 from rnnx.recurrence import run_stack
+
+_LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
 
 CELLS: dict[str, Callable[[], CellStep]] = {
     "RNN_TANH": lambda: ElmanStep("tanh"),
@@ -137,7 +140,7 @@ class RecurrentLayer(TorchCompatible):
 
     def _direction_weights(self) -> list[list[DirectionWeights]]:
         groups = [
-            DirectionWeights(**{name.split("_l")[0]: getattr(self, name) for name in names})
+            DirectionWeights(**{_LAYER_SUFFIX.sub("", name): getattr(self, name) for name in names})
             for names in self._all_weights
         ]
         d = self.num_directions
@@ -180,7 +183,7 @@ class RecurrentLayer(TorchCompatible):
         given = unpack_state(name, hx, [f"{s}0" for s in state_names])
         state = []
         for state_name, size, value in zip(state_names, sizes, given, strict=True):
-            arg = f"hx ({state_name}0)" if len(state_names) > 1 else "hx (h0)"
+            arg = f"hx ({state_name}0)"
             t = check_tensor(name, arg, value)
             if seq.is_batched:
                 check_shape(
