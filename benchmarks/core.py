@@ -27,9 +27,7 @@ def shape(text: str) -> tuple[int, int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", default="lstm,gru,rnn", help="comma-separated: lstm, gru, rnn")
     parser.add_argument("--shapes", type=shape, action="append", help="T,B,I,H (repeatable)")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per implementation")

@@ -30,9 +30,7 @@ def tolerances(dtype: torch.dtype) -> dict[str, float]:
     return {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
 
 
-def pair(
-    kind: tuple[Any, ...], *, backend: str = "auto", seed: int = 0, **config: Any
-) -> tuple[nn.Module, nn.Module]:
+def pair(kind: tuple[Any, ...], *, backend: str = "auto", seed: int = 0, **config: Any) -> tuple[nn.Module, nn.Module]:
     """A torch.nn module with seeded weights and the rnnx module converted from it."""
     _, ours_cls, torch_cls, extra = kind
     torch.manual_seed(seed)

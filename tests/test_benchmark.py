@@ -28,9 +28,7 @@ def test_dispatch_overhead_times_both() -> None:
 
 
 def test_unknown_mode() -> None:
-    with pytest.raises(
-        ValueError, match=r"benchmark: mode must be one of \('lstm', 'gru', 'rnn'\); got 'cnn'"
-    ):
+    with pytest.raises(ValueError, match=r"benchmark: mode must be one of \('lstm', 'gru', 'rnn'\); got 'cnn'"):
         benchmark.run(["cnn"], [(3, 2, 4, 5)], repeats=1)
 
 

@@ -6,8 +6,20 @@ numbers. Each cell is written once from its equations (:mod:`rnnx.cells`) and ru
 machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused kernels.
 """
 
+from rnnx import cells
 from rnnx.backends import BACKENDS
-from rnnx.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell
+from rnnx.modules import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    IndRNN,
+    LSTMCell,
+    Recurrent,
+    RecurrentCell,
+    RecurrentLayer,
+    RNNCell,
+)
 
 __version__ = "0.1.0"
 
@@ -17,9 +29,12 @@ __all__ = [
     "LSTM",
     "RNN",
     "GRUCell",
+    "IndRNN",
     "LSTMCell",
     "RNNCell",
+    "Recurrent",
     "RecurrentCell",
     "RecurrentLayer",
     "__version__",
+    "cells",
 ]

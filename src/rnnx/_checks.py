@@ -26,13 +26,30 @@ def check_bool(owner: str, name: str, value: object) -> bool:
     return value
 
 
-def check_probability(owner: str, name: str, value: object) -> float:
-    """Return ``value`` as a float if it is a real number in ``[0, 1]``."""
+def check_probability(owner: str, name: str, value: object, *, allow_one: bool = True) -> float:
+    """Return ``value`` as a float if it is a real number in ``[0, 1]`` (``[0, 1)`` when
+    ``allow_one`` is false)."""
+    interval = "[0, 1]" if allow_one else "[0, 1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a number in [0, 1]; got {type(value).__name__} {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{owner}: {name} must be in [0, 1]; got {value}")
+        raise TypeError(f"{owner}: {name} must be a number in {interval}; got {type(value).__name__} {value!r}")
+    if not 0.0 <= float(value) <= 1.0 or (not allow_one and float(value) == 1.0):
+        raise ValueError(f"{owner}: {name} must be in {interval}; got {value}")
     return float(value)
+
+
+def check_zoneout(owner: str, value: object, state_names: Sequence[str]) -> tuple[float, ...]:
+    """Zoneout probabilities, one per state tensor: a number applies to all of them, a
+    tuple gives one each (``(p_h, p_c)`` for LSTM)."""
+    if isinstance(value, tuple | list):
+        if len(value) != len(state_names):
+            raise ValueError(
+                f"{owner}: zoneout must be a number or a tuple of {len(state_names)} "
+                f"(one per state: {', '.join(state_names)}); got {tuple(value)!r}"
+            )
+        pairs = zip(state_names, value, strict=True)
+        return tuple(check_probability(owner, f"zoneout ({n})", p, allow_one=False) for n, p in pairs)
+    p = check_probability(owner, "zoneout", value, allow_one=False)
+    return (p,) * len(state_names)
 
 
 def check_choice(owner: str, name: str, value: object, choices: Sequence[str]) -> str:
@@ -51,9 +68,7 @@ def check_tensor(owner: str, name: str, value: object) -> Tensor:
     return value
 
 
-def check_matches(
-    owner: str, name: str, value: Tensor, *, dtype: torch.dtype, device: torch.device, what: str
-) -> None:
+def check_matches(owner: str, name: str, value: Tensor, *, dtype: torch.dtype, device: torch.device, what: str) -> None:
     """Check that ``value`` has ``dtype`` and lives on ``device`` (those of ``what``)."""
     if value.dtype != dtype and not torch.is_autocast_enabled(value.device.type):
         raise ValueError(
@@ -71,3 +86,14 @@ def check_shape(owner: str, name: str, value: Tensor, expected: tuple[int, ...],
     """Check that ``value`` has exactly shape ``expected``; ``meaning`` names its dimensions."""
     if tuple(value.shape) != expected:
         raise ValueError(f"{owner}: {name} must have shape {meaning} = {expected}; got {tuple(value.shape)}")
+
+
+def check_forget_bias(owner: str, value: object, *, bias: bool) -> float | None:
+    """The initial forget-gate bias, or ``None`` for ``torch.nn``'s initialisation."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: forget_bias must be a number or None; got {type(value).__name__} {value!r}")
+    if not bias:
+        raise ValueError(f"{owner}: forget_bias={value} needs bias=True; got bias=False")
+    return float(value)

@@ -84,10 +84,7 @@ def time_shape(mode: str, shape: tuple[int, int, int, int], *, repeats: int, war
     for _ in range(repeats):
         for key, fn in jobs.items():
             best[key] = min(best[key], best_time(fn, calls=1))
-    return [
-        Timing(mode, shape, name, best[(name, "forward")], best[(name, "forward_backward")])
-        for name in modules
-    ]
+    return [Timing(mode, shape, name, best[(name, "forward")], best[(name, "forward_backward")]) for name in modules]
 
 
 def dispatch_overhead(mode: str, *, calls: int = 2000, repeats: int = 5) -> tuple[float, float]:

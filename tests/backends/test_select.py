@@ -16,9 +16,7 @@ def test_auto_prefers_native_and_falls_back_to_reference() -> None:
 
 
 def test_native_on_unsupported_configuration_says_why() -> None:
-    with pytest.raises(
-        ValueError, match=r"LSTM: backend='native' cannot run this configuration: because\. Use"
-    ):
+    with pytest.raises(ValueError, match=r"LSTM: backend='native' cannot run this configuration: because\. Use"):
         resolve_backend("LSTM", "native", "because")
 
 

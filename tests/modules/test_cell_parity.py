@@ -37,8 +37,7 @@ def test_cell_matches_torch(
     hx: Any = None
     if hx_given:
         tensors = [
-            torch.randn(*lead, 6, dtype=dtype, requires_grad=True)
-            for _ in range(2 if ours_cls is rnnx.LSTMCell else 1)
+            torch.randn(*lead, 6, dtype=dtype, requires_grad=True) for _ in range(2 if ours_cls is rnnx.LSTMCell else 1)
         ]
         hx = tuple(tensors) if ours_cls is rnnx.LSTMCell else tensors[0]
         leaves += tensors

@@ -86,9 +86,7 @@ def test_negative_proj_size() -> None:
 
 @pytest.mark.parametrize("cls", [rnnx.RNN, rnnx.GRU])
 def test_proj_size_only_for_lstm(cls: type) -> None:
-    with pytest.raises(
-        ValueError, match=rf"{cls.__name__}: proj_size is only supported by LSTM; got proj_size=2"
-    ):
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: proj_size is only supported by LSTM; got proj_size=2"):
         cls(4, 5, proj_size=2)
 
 
@@ -174,8 +172,7 @@ def test_input_without_time_steps(cls: type) -> None:
 def test_state_wrong_shape(cls: type, shape: tuple[int, ...], backend: str) -> None:
     layer = cls(4, 5, 2, backend=backend)
     message = (
-        f"{cls.__name__}: hx (h0) must have shape (num_layers * num_directions, batch, size) "
-        f"= (2, 3, 5); got {shape}"
+        f"{cls.__name__}: hx (h0) must have shape (num_layers * num_directions, batch, size) = (2, 3, 5); got {shape}"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         layer(torch.zeros(6, 3, 4), state_for(cls, *shape))
@@ -184,9 +181,7 @@ def test_state_wrong_shape(cls: type, shape: tuple[int, ...], backend: str) -> N
 def test_lstm_cell_state_wrong_shape_is_named() -> None:
     layer = rnnx.LSTM(4, 5, proj_size=3)
     h0, c0 = torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)
-    with pytest.raises(
-        ValueError, match=r"LSTM: hx \(c0\) must have shape .* = \(1, 2, 5\); got \(1, 2, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"LSTM: hx \(c0\) must have shape .* = \(1, 2, 5\); got \(1, 2, 3\)"):
         layer(torch.zeros(6, 2, 4), (h0, c0))
 
 
@@ -201,9 +196,7 @@ def test_batched_state_with_unbatched_input(cls: type) -> None:
 
 @pytest.mark.parametrize("cls", LAYERS)
 def test_unbatched_state_with_batched_input(cls: type) -> None:
-    with pytest.raises(
-        ValueError, match=rf"{cls.__name__}: hx \(h0\) must have shape .* = \(1, 3, 5\); got \(1, 5\)"
-    ):
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: hx \(h0\) must have shape .* = \(1, 3, 5\); got \(1, 5\)"):
         cls(4, 5)(torch.zeros(6, 3, 4), state_for(cls, 1, 5))
 
 
@@ -220,9 +213,7 @@ def test_state_dtype_differs(cls: type) -> None:
 def test_state_on_other_device(cls: type) -> None:
     state = state_for(cls, 1, 3, 5)
     state = tuple(s.to("meta") for s in state) if isinstance(state, tuple) else state.to("meta")
-    with pytest.raises(
-        ValueError, match=rf"{cls.__name__}: hx \(h0\) is on device meta but input is on device cpu"
-    ):
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: hx \(h0\) is on device meta but input is on device cpu"):
         cls(4, 5)(torch.zeros(6, 3, 4), state)
 
 
@@ -273,9 +264,7 @@ def test_packed_wrong_feature_size_and_rank() -> None:
 
 
 def test_packed_indices_of_wrong_length() -> None:
-    packed = PackedSequence(
-        torch.zeros(3, 4), torch.tensor([2, 1]), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])
-    )
+    packed = PackedSequence(torch.zeros(3, 4), torch.tensor([2, 1]), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
     with pytest.raises(
         ValueError,
         match=r"GRU: input.sorted_indices must have shape \(2,\) to match batch_sizes\[0\]; got \(3,\)",

@@ -53,10 +53,7 @@ def test_random_configs_match_torch(config: dict[str, Any]) -> None:
         "lstm": (nn.LSTM, rnnx.LSTM),
     }
     torch_cls, ours_cls = classes[mode]
-    kwargs = {
-        k: config[k]
-        for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")
-    }
+    kwargs = {k: config[k] for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")}
     if mode.startswith("rnn"):
         kwargs["nonlinearity"] = mode[4:]
     if config.get("proj_size"):

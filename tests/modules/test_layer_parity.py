@@ -62,11 +62,7 @@ def test_matches_torch(
     oracle.to(dtype)
     ours.to(dtype)
     inp, leaf = make_input(form, batch_first=batch_first, dtype=dtype)
-    hx = (
-        make_state(kind, num_layers, bidirectional, None if form == "unbatched" else B, dtype)
-        if h0_given
-        else None
-    )
+    hx = make_state(kind, num_layers, bidirectional, None if form == "unbatched" else B, dtype) if h0_given else None
     leaves = [leaf, *(flat(hx) if hx is not None else [])]
 
     out_ref, grads_ref = run_and_grad(oracle, inp, hx, leaves)
@@ -80,9 +76,7 @@ def test_matches_torch(
 @pytest.mark.parametrize("form", ["batched", "packed"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-def test_training_dropout_matches_torch(
-    kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str
-) -> None:
+def test_training_dropout_matches_torch(kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str) -> None:
     """Between-layer dropout draws the same mask as torch.nn for the same seed."""
     config = {
         "input_size": 4,

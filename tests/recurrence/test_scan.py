@@ -23,9 +23,7 @@ def test_cell_stepped_by_hand_equals_layer(kind: tuple[Any, ...]) -> None:
     layer = layer_cls(4, 6, 2, **extra, bidirectional=True, backend="reference").double()
     cells = {}
     for suffix in ("l0", "l0_reverse", "l1", "l1_reverse"):
-        cell = CELL_OF[layer_cls](
-            4 if suffix.startswith("l0") else 12, 6, **extra, backend="reference"
-        ).double()
+        cell = CELL_OF[layer_cls](4 if suffix.startswith("l0") else 12, 6, **extra, backend="reference").double()
         cell.load_state_dict(
             {k: getattr(layer, f"{k}_{suffix}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
         )

@@ -1,9 +1,15 @@
-"""Cell equations: one time step of each recurrent cell, independent of the time loop."""
+"""Cell equations: one time step of each recurrent cell, independent of the time loop.
 
-from rnnx.cells.base import CellStep, DirectionWeights, State
+Subclass :class:`CellStep` to write a new cell; :class:`rnnx.Recurrent` runs it with every
+layer option (layers, directions, packing, dropout, zoneout, recurrent dropout, weight drop).
+"""
+
+from rnnx.cells.base import CellStep, DirectionWeights, State, uniform_init
 from rnnx.cells.elman import NONLINEARITIES, ElmanStep
 from rnnx.cells.gru import GRUStep
+from rnnx.cells.indrnn import IndRNNStep
 from rnnx.cells.lstm import LSTMStep
+from rnnx.cells.norm import layer_norm
 
 __all__ = [
     "NONLINEARITIES",
@@ -11,6 +17,9 @@ __all__ = [
     "DirectionWeights",
     "ElmanStep",
     "GRUStep",
+    "IndRNNStep",
     "LSTMStep",
     "State",
+    "layer_norm",
+    "uniform_init",
 ]

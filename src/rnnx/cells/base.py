@@ -1,8 +1,9 @@
 """The contract between a cell's equations and the machinery that runs them.
 
-A cell only knows how to advance its state by one time step. Everything else (the time
-loop, stacking layers, the two directions, packed sequences, dropout between layers) lives
-in :mod:`rnnx.recurrence` and works for any :class:`CellStep`.
+A cell only knows how to advance its state by one time step, and which parameters it needs.
+Everything else (the time loop, stacking layers, the two directions, packed sequences,
+dropout between layers, zoneout, recurrent dropout, weight drop) lives in
+:mod:`rnnx.recurrence` and works for any :class:`CellStep`, including one a user writes.
 
 Shapes used throughout: ``B`` batch, ``I`` input features, ``H`` hidden size, ``P`` the width
 of the emitted hidden state (``proj_size`` for a projected LSTM, else ``H``) and ``G`` the
@@ -11,9 +12,11 @@ number of ``H``-wide blocks stacked in the weight matrices (1 for Elman, 3 for G
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -21,31 +24,64 @@ State = tuple[Tensor, ...]
 """A cell's recurrent state. ``state[0]`` is always the hidden state ``h`` that is emitted."""
 
 
-@dataclass(frozen=True)
 class DirectionWeights:
-    """The parameters of one layer in one direction, named as in ``torch.nn``.
+    """The tensors of one layer in one direction, by parameter kind (the name without
+    ``_l{k}`` / ``_reverse``), e.g. ``weight_ih``, ``bias_hh``, ``ln_ih_weight``.
 
-    Attributes:
-        weight_ih: ``(G*H, I)``, input-to-hidden weights, gate blocks stacked by rows.
-        weight_hh: ``(G*H, P)``, hidden-to-hidden weights.
-        bias_ih: ``(G*H,)`` or ``None`` when the layer has ``bias=False``.
-        bias_hh: ``(G*H,)`` or ``None``.
-        weight_hr: ``(P, H)`` projection (LSTM with ``proj_size > 0``) or ``None``.
+    Args:
+        tensors: the parameters; ``None`` values (absent biases) are dropped.
+        hidden_mask: recurrent dropout mask ``(B, P)`` for the whole batch, or ``None``.
     """
 
-    weight_ih: Tensor
-    weight_hh: Tensor
-    bias_ih: Tensor | None = None
-    bias_hh: Tensor | None = None
-    weight_hr: Tensor | None = None
+    __slots__ = ("hidden_mask", "tensors")
+
+    def __init__(self, tensors: Mapping[str, Tensor | None], hidden_mask: Tensor | None = None) -> None:
+        self.tensors = {name: t for name, t in tensors.items() if t is not None}
+        self.hidden_mask = hidden_mask
+
+    @property
+    def weight_ih(self) -> Tensor:
+        """``(G*H, I)`` input-to-hidden weights."""
+        return self.tensors["weight_ih"]
+
+    @property
+    def weight_hh(self) -> Tensor:
+        """``(G*H, P)`` hidden-to-hidden weights (``(H,)`` for IndRNN)."""
+        return self.tensors["weight_hh"]
+
+    def get(self, name: str) -> Tensor | None:
+        """The tensor of kind ``name``, or ``None`` if this layer has none."""
+        return self.tensors.get(name)
+
+    def replace(self, **tensors: Tensor) -> DirectionWeights:
+        """A copy with some tensors replaced (e.g. a weight-dropped ``weight_hh``)."""
+        return DirectionWeights(self.tensors | tensors, self.hidden_mask)
+
+    def with_hidden_mask(self, mask: Tensor | None) -> DirectionWeights:
+        return DirectionWeights(self.tensors, mask)
+
+    def recurrent_input(self, h: Tensor) -> Tensor:
+        """``h`` as it enters the recurrent weights: with recurrent dropout (Gal &
+        Ghahramani 2016) applied when a mask is set. With packed input only the first
+        ``len(h)`` sequences are still running, so the mask is cut to them."""
+        if self.hidden_mask is None:
+            return h
+        return h * self.hidden_mask[: h.shape[0]]
+
+
+def uniform_init(t: Tensor, hidden_size: int) -> None:
+    """``U(-1/sqrt(H), 1/sqrt(H))``, the initialisation of every ``torch.nn`` RNN weight."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    torch.nn.init.uniform_(t, -bound, bound)
 
 
 class CellStep(ABC):
     """One step of a recurrent cell, written from its equations.
 
-    Subclasses set :attr:`num_chunks` and :attr:`state_names` and implement :meth:`step`.
-    The machinery calls :meth:`project_input` once for a whole sequence (one GEMM over all
-    ``T*B`` rows) and then :meth:`step` once per time step with that step's rows.
+    Subclasses set :attr:`num_chunks` and :attr:`state_names` and implement :meth:`step`;
+    cells with more parameters than ``torch.nn``'s also extend :meth:`parameter_shapes` and
+    :meth:`init_parameter`. The machinery calls :meth:`project_input` once for a whole
+    sequence (one GEMM over all ``T*B`` rows), then :meth:`step` once per time step.
     """
 
     #: Number of ``H``-wide gate blocks in ``weight_ih`` / ``weight_hh``.
@@ -55,11 +91,51 @@ class CellStep(ABC):
     #: Whether ``bias_hh`` may be added to the hoisted input projection. True when the
     #: recurrent pre-activation enters the cell only through ``W_ih x + b_ih + W_hh h + b_hh``.
     folds_hidden_bias: bool = True
+    #: ``torch.nn``'s name for this cell's native kernel (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``,
+    #: ``"RNN_RELU"``), or ``None`` when no native kernel computes it.
+    native_mode: str | None = None
+    #: Whether the cell supports ``proj_size`` (a ``weight_hr`` projection of ``h``).
+    supports_projection: bool = False
+
+    def native_unsupported(self) -> str | None:
+        """Why no native kernel computes this cell, or ``None`` when one does."""
+        if self.native_mode is None:
+            return f"{type(self).__name__} has no native kernel"
+        return None
 
     def state_sizes(self, hidden_size: int, proj_size: int) -> tuple[int, ...]:
         """Width of each state tensor, in the order of :attr:`state_names`."""
         del proj_size  # only the LSTM projects
         return (hidden_size,) * len(self.state_names)
+
+    def parameter_shapes(
+        self, input_size: int, hidden_size: int, *, proj_size: int = 0, bias: bool = True
+    ) -> dict[str, tuple[int, ...]]:
+        """The parameters of one layer and direction, by kind, in registration order.
+
+        The default is ``torch.nn``'s: ``weight_ih (G*H, I)``, ``weight_hh (G*H, P)``, then
+        ``bias_ih`` and ``bias_hh`` ``(G*H,)`` if ``bias``, then ``weight_hr (P, H)`` if
+        ``proj_size``.
+        """
+        gates = self.num_chunks * hidden_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "weight_ih": (gates, input_size),
+            "weight_hh": (gates, proj_size or hidden_size),
+        }
+        if bias:
+            shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
+        if proj_size:
+            shapes["weight_hr"] = (proj_size, hidden_size)
+        return shapes
+
+    def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
+        """Initialise one parameter in place; called in registration order.
+
+        The default draws from ``U(-1/sqrt(H), 1/sqrt(H))`` as ``torch.nn`` does, so the
+        same seed gives ``torch.nn``'s weights.
+        """
+        del kind
+        uniform_init(t, hidden_size)
 
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         """The input part of every gate for many rows at once.
@@ -71,9 +147,10 @@ class CellStep(ABC):
         Returns:
             ``(N, G*H)``: ``W_ih x + b_ih``, plus ``b_hh`` when :attr:`folds_hidden_bias`.
         """
-        bias = w.bias_ih
-        if bias is not None and self.folds_hidden_bias and w.bias_hh is not None:
-            bias = bias + w.bias_hh
+        bias = w.get("bias_ih")
+        bias_hh = w.get("bias_hh")
+        if bias is not None and bias_hh is not None and self.folds_hidden_bias:
+            bias = bias + bias_hh
         return F.linear(x, w.weight_ih, bias)
 
     @abstractmethod
@@ -83,8 +160,13 @@ class CellStep(ABC):
         Args:
             gi: ``(B, G*H)``, this step's rows of :meth:`project_input`.
             state: the previous state, each tensor ``(B, size)`` as in :meth:`state_sizes`.
-            w: the layer's weights.
+            w: the layer's weights; use ``w.recurrent_input(h)`` for ``h`` where it enters
+                the recurrent weights, so that recurrent dropout applies.
 
         Returns:
             The new state, same shapes; its first tensor is the emitted hidden state.
         """
+
+    def extra_repr(self) -> str:
+        """Options shown in the owning module's repr, e.g. ``"layer_norm=True"``."""
+        return ""

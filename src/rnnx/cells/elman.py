@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.cells.norm import init_layer_norm, is_layer_norm_parameter, layer_norm, layer_norm_shapes
 
 NONLINEARITIES = ("tanh", "relu")
+
+
+def activation(nonlinearity: str, x: Tensor) -> Tensor:
+    return torch.tanh(x) if nonlinearity == "tanh" else torch.relu(x)
 
 
 class ElmanStep(CellStep):
@@ -17,10 +23,15 @@ class ElmanStep(CellStep):
 
         h' = \phi(W_{ih} x + b_{ih} + W_{hh} h + b_{hh}), \quad \phi \in \{\tanh, \mathrm{relu}\}
 
-    Shapes: ``x (B, I)``, ``h (B, H)``, ``W_ih (H, I)``, ``W_hh (H, H)``.
+    With ``layer_norm`` (Ba et al. 2016) each product is normalised on its own:
+    :math:`h' = \phi(\mathrm{LN}_{ih}(W_{ih} x) + \mathrm{LN}_{hh}(W_{hh} h) + b_{ih} + b_{hh})`.
+
+    Shapes: ``x (B, I)``, ``h (B, H)``, ``W_ih (H, I)``, ``W_hh (H, H)``; layer-norm gains
+    and biases ``(H,)``.
 
     Args:
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        layer_norm: normalise the input and recurrent products.
 
     Raises:
         ValueError: for any other ``nonlinearity``.
@@ -28,13 +39,47 @@ class ElmanStep(CellStep):
 
     num_chunks = 1
 
-    def __init__(self, nonlinearity: str = "tanh") -> None:
+    def __init__(self, nonlinearity: str = "tanh", *, layer_norm: bool = False) -> None:
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}; got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        self.layer_norm = layer_norm
+        self.native_mode = None if layer_norm else ("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
+
+    def native_unsupported(self) -> str | None:
+        return "layer_norm=True has no native kernel" if self.layer_norm else None
+
+    def parameter_shapes(
+        self, input_size: int, hidden_size: int, *, proj_size: int = 0, bias: bool = True
+    ) -> dict[str, tuple[int, ...]]:
+        shapes = super().parameter_shapes(input_size, hidden_size, proj_size=proj_size, bias=bias)
+        if self.layer_norm:
+            shapes |= layer_norm_shapes("ln_ih", hidden_size) | layer_norm_shapes("ln_hh", hidden_size)
+        return shapes
+
+    def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
+        if is_layer_norm_parameter(kind):
+            init_layer_norm(kind, t)
+        else:
+            super().init_parameter(kind, t, hidden_size)
+
+    def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
+        if not self.layer_norm:
+            return super().project_input(x, w)
+        gi = layer_norm(F.linear(x, w.weight_ih), w.get("ln_ih_weight"), w.get("ln_ih_bias"))
+        for name in ("bias_ih", "bias_hh"):
+            b = w.get(name)
+            gi = gi if b is None else gi + b
+        return gi
 
     def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
         (h,) = state
-        # gi already holds W_ih x + b_ih + b_hh for this step.
-        pre = torch.addmm(gi, h, w.weight_hh.t())
-        return (torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre),)
+        h_in = w.recurrent_input(h)
+        if self.layer_norm:
+            pre = gi + layer_norm(F.linear(h_in, w.weight_hh), w.get("ln_hh_weight"), w.get("ln_hh_bias"))
+        else:
+            pre = torch.addmm(gi, h_in, w.weight_hh.t())  # gi holds W_ih x + b_ih + b_hh
+        return (activation(self.nonlinearity, pre),)
+
+    def extra_repr(self) -> str:
+        return "layer_norm=True" if self.layer_norm else ""

@@ -1,4 +1,5 @@
-"""``RNNCell``, ``LSTMCell`` and ``GRUCell``: one time step, drop-in for ``torch.nn``."""
+"""``RNNCell``, ``LSTMCell`` and ``GRUCell``: one time step, drop-in for ``torch.nn``, with
+the same variants as the layers."""
 
 from __future__ import annotations
 
@@ -7,29 +8,46 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from rnnx._checks import check_bool, check_choice, check_int, check_matches, check_shape, check_tensor
+from rnnx._checks import (
+    check_bool,
+    check_choice,
+    check_forget_bias,
+    check_int,
+    check_matches,
+    check_probability,
+    check_shape,
+    check_tensor,
+    check_zoneout,
+)
 from rnnx.backends import check_backend, native_cell, resolve_backend
-from rnnx.cells import NONLINEARITIES, DirectionWeights
+from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_features, unpack_state
-from rnnx.modules.layer import CELLS
+from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
+from rnnx.recurrence.regularize import apply_zoneout
 
 
 class RecurrentCell(TorchCompatible):
-    """One step of a recurrent cell with its own parameters.
+    """One step of any :class:`rnnx.cells.CellStep`, with its own parameters.
 
-    Parameters ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)`` and
-    ``bias_hh (G*H,)`` (``None`` when ``bias=False``) are named, ordered and initialised as
-    in ``torch.nn``. The step itself is the same :class:`rnnx.cells.CellStep` that the
+    The parameters are those of :meth:`CellStep.parameter_shapes` without a layer suffix:
+    ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)`` and ``bias_hh (G*H,)``
+    (``None`` when ``bias=False``), named, ordered and initialised as in ``torch.nn``, then any
+    the cell adds (``ln_ih_weight``, ``weight_peephole``, ...). The step is the same one the
     layers run, so stepping a cell by hand over a sequence gives the layer's result.
+
+    Regularisers, in training: ``weight_drop`` draws a new DropConnect mask on every call;
+    ``zoneout`` a new keep-mask on every call (one step); ``recurrent_dropout`` draws one
+    mask and keeps it for the calls that follow, as variational dropout needs, until
+    :meth:`reset_dropout_mask` or a call with another batch size. Call
+    :meth:`reset_dropout_mask` before each new sequence.
     """
 
-    _torch_class: ClassVar[type[nn.Module]]
     _config_keys: ClassVar[tuple[str, ...]] = ("input_size", "hidden_size", "bias")
 
     def __init__(
         self,
-        mode: str,
+        cell: CellStep,
         input_size: int,
         hidden_size: int,
         bias: bool = True,
@@ -37,37 +55,70 @@ class RecurrentCell(TorchCompatible):
         dtype: torch.dtype | None = None,
         *,
         backend: str = "auto",
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.mode = mode
+        if not isinstance(cell, CellStep):
+            raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
+        self.cell = cell
         self.input_size = check_int(name, "input_size", input_size, minimum=1)
         self.hidden_size = check_int(name, "hidden_size", hidden_size, minimum=1)
         self.bias = check_bool(name, "bias", bias)
         self.backend = check_backend(name, backend)
-        self.cell = CELLS[mode]()
-        gates = self.cell.num_chunks * hidden_size
+        self.zoneout = check_zoneout(name, zoneout, cell.state_names)
+        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
+        self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
+        self._hidden_mask: Tensor | None = None
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(gates, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(gates, hidden_size, **factory))
-        self.bias_ih: nn.Parameter | None
-        self.bias_hh: nn.Parameter | None
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(gates, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(gates, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=bias).items())
+        for kind, shape in self._kinds:
+            self.register_parameter(kind, nn.Parameter(torch.empty(shape, **factory)))
+            if kind == "weight_hh" and not bias:
+                self.register_parameter("bias_ih", None)
+                self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
+    def reset_parameters(self) -> None:
+        """Initialise every parameter in registration order with :meth:`CellStep.init_parameter`."""
+        with torch.no_grad():
+            for kind, _ in self._kinds:
+                self.cell.init_parameter(kind, getattr(self, kind), self.hidden_size)
+
+    def reset_dropout_mask(self) -> None:
+        """Forget the recurrent dropout mask; the next training call draws a new one."""
+        self._hidden_mask = None
+
     def native_unsupported(self) -> str | None:
-        """Why the native kernel cannot run this cell, or ``None`` when it can."""
-        return None
+        """Why the native kernel cannot run this cell as configured now, or ``None``."""
+        reasons = [r for r in [self.cell.native_unsupported()] if r]
+        if any(self.zoneout):
+            reasons.append("zoneout has no native kernel")
+        if self.recurrent_dropout and self.training:
+            reasons.append("recurrent_dropout has no native kernel in training")
+        return "; ".join(reasons) or None
+
+    def torch_incompatible(self) -> str | None:
+        reasons = [r for r in [self.cell.native_unsupported()] if r]
+        reasons += [f"{n}={getattr(self, n)}" for n in ("recurrent_dropout", "weight_drop") if getattr(self, n)]
+        if any(self.zoneout):
+            reasons.append(f"zoneout={self.zoneout}")
+        return "; ".join(reasons) or None
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
+        options = self.cell.extra_repr()
+        if options:
+            s += f", {options}"
+        if any(self.zoneout):
+            s += f", zoneout={self.zoneout[0] if len(set(self.zoneout)) == 1 else self.zoneout}"
+        for n in ("recurrent_dropout", "weight_drop"):
+            if getattr(self, n):
+                s += f", {n}={getattr(self, n)}"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
         return s
@@ -89,30 +140,47 @@ class RecurrentCell(TorchCompatible):
         name = type(self).__name__
         x = check_tensor(name, "input", input)
         if x.dim() not in (1, 2):
-            raise ValueError(
-                f"{name}: input must be 2-D (B, I) or 1-D unbatched (I,); got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{name}: input must be 2-D (B, I) or 1-D unbatched (I,); got shape {tuple(x.shape)}")
         check_features(name, "input", x, self.input_size)
+        weight_ih: Tensor = self._parameters["weight_ih"]  # type: ignore[assignment]
         check_matches(
             name,
             "input",
             x,
-            dtype=self.weight_ih.dtype,
-            device=self.weight_ih.device,
+            dtype=weight_ih.dtype,
+            device=weight_ih.device,
             what="the parameter weight_ih",
         )
         is_batched = x.dim() == 2
         if not is_batched:
             x = x.unsqueeze(0)
         state = self._initial_state(hx, x, is_batched)
-        w = DirectionWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        w = DirectionWeights({kind: getattr(self, kind) for kind, _ in self._kinds})
+        if self.weight_drop and self.training:
+            w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
         if resolve_backend(name, self.backend, self.native_unsupported()) == "native":
-            new = native_cell(self.mode, x, state, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh)
+            assert self.cell.native_mode is not None
+            new = native_cell(
+                self.cell.native_mode, x, state, w.weight_ih, w.weight_hh, w.get("bias_ih"), w.get("bias_hh")
+            )
         else:
+            w = w.with_hidden_mask(self._recurrent_mask(x))
             new = self.cell.step(self.cell.project_input(x, w), state, w)
+        if any(self.zoneout):
+            sizes = [s.shape[1] for s in state]
+            new = apply_zoneout(state, new, zoneout_masks(self.zoneout, x.shape[0], sizes, x, training=self.training))
         if not is_batched:
             new = tuple(s.squeeze(0) for s in new)
         return new[0] if len(new) == 1 else new
+
+    def _recurrent_mask(self, x: Tensor) -> Tensor | None:
+        if not (self.recurrent_dropout and self.training):
+            return None
+        mask = self._hidden_mask
+        if mask is None or mask.shape[0] != x.shape[0] or mask.dtype != x.dtype or mask.device != x.device:
+            mask = recurrent_dropout_mask(self.recurrent_dropout, x.shape[0], self.hidden_size, x, training=True)
+            self._hidden_mask = mask
+        return mask
 
     def _initial_state(self, hx: Any, x: Tensor, is_batched: bool) -> tuple[Tensor, ...]:
         name = type(self).__name__
@@ -135,11 +203,13 @@ class RecurrentCell(TorchCompatible):
 class RNNCell(RecurrentCell):
     r"""Elman cell, :math:`h' = \phi(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`, as :class:`torch.nn.RNNCell`.
 
+    Keyword-only variants: ``layer_norm``, ``zoneout``, ``recurrent_dropout``, ``weight_drop``.
+
     Raises:
         ValueError: ``nonlinearity`` is not ``"tanh"`` or ``"relu"``.
     """
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.RNNCell
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.RNNCell
     _config_keys = (*RecurrentCell._config_keys, "nonlinearity")
 
     def __init__(
@@ -152,10 +222,25 @@ class RNNCell(RecurrentCell):
         dtype: torch.dtype | None = None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         self.nonlinearity = check_choice("RNNCell", "nonlinearity", nonlinearity, NONLINEARITIES)
-        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(mode, input_size, hidden_size, bias, device, dtype, backend=backend)
+        cell = ElmanStep(nonlinearity, layer_norm=check_bool("RNNCell", "layer_norm", layer_norm))
+        super().__init__(
+            cell,
+            input_size,
+            hidden_size,
+            bias,
+            device,
+            dtype,
+            backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -163,9 +248,13 @@ class RNNCell(RecurrentCell):
 
 
 class LSTMCell(RecurrentCell):
-    """LSTM cell (gates ``i, f, g, o``) as :class:`torch.nn.LSTMCell`; see :class:`rnnx.cells.LSTMStep`."""
+    """LSTM cell (gates ``i, f, g, o``) as :class:`torch.nn.LSTMCell`; see :class:`rnnx.cells.LSTMStep`.
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.LSTMCell
+    Keyword-only variants: ``layer_norm``, ``peephole``, ``forget_bias``, ``zoneout``
+    (a number or ``(p_h, p_c)``), ``recurrent_dropout``, ``weight_drop``.
+    """
+
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.LSTMCell
 
     def __init__(
         self,
@@ -176,14 +265,40 @@ class LSTMCell(RecurrentCell):
         dtype: torch.dtype | None = None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        peephole: bool = False,
+        forget_bias: float | None = None,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
-        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype, backend=backend)
+        forget = check_forget_bias("LSTMCell", forget_bias, bias=bias)
+        cell = LSTMStep(
+            layer_norm=check_bool("LSTMCell", "layer_norm", layer_norm),
+            peephole=check_bool("LSTMCell", "peephole", peephole),
+            forget_bias=forget,
+        )
+        super().__init__(
+            cell,
+            input_size,
+            hidden_size,
+            bias,
+            device,
+            dtype,
+            backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+        )
 
 
 class GRUCell(RecurrentCell):
-    """GRU cell (gates ``r, z, n``) as :class:`torch.nn.GRUCell`; see :class:`rnnx.cells.GRUStep`."""
+    """GRU cell (gates ``r, z, n``) as :class:`torch.nn.GRUCell`; see :class:`rnnx.cells.GRUStep`.
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.GRUCell
+    Keyword-only variants: ``layer_norm``, ``zoneout``, ``recurrent_dropout``, ``weight_drop``.
+    """
+
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.GRUCell
 
     def __init__(
         self,
@@ -194,5 +309,20 @@ class GRUCell(RecurrentCell):
         dtype: torch.dtype | None = None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
-        super().__init__("GRU", input_size, hidden_size, bias, device, dtype, backend=backend)
+        super().__init__(
+            GRUStep(layer_norm=check_bool("GRUCell", "layer_norm", layer_norm)),
+            input_size,
+            hidden_size,
+            bias,
+            device,
+            dtype,
+            backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+        )

@@ -53,9 +53,19 @@ class TorchCompatible(nn.Module):
     that, read off either module, rebuild the other) and have ``hidden_size``.
     """
 
-    _torch_class: ClassVar[type[nn.Module]]
+    _torch_class: ClassVar[type[nn.Module] | None] = None
     _config_keys: ClassVar[tuple[str, ...]]
     hidden_size: int
+
+    def torch_incompatible(self) -> str | None:
+        """What of this module ``torch.nn`` cannot represent, or ``None``."""
+        return None
+
+    @classmethod
+    def _counterpart(cls) -> type[nn.Module]:
+        if cls._torch_class is None:
+            raise TypeError(f"{cls.__name__} has no torch.nn counterpart to convert from or to")
+        return cls._torch_class
 
     def reset_parameters(self) -> None:
         """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` in
@@ -72,8 +82,18 @@ class TorchCompatible(nn.Module):
         Raises:
             TypeError: ``module`` is not an instance of the ``torch.nn`` counterpart.
         """
-        return convert(module, cls._torch_class, cls, cls._config_keys, backend=backend)
+        return convert(module, cls._counterpart(), cls, cls._config_keys, backend=backend)
 
     def to_torch(self) -> nn.Module:
-        """A ``torch.nn`` copy of this module: same config, dtype, device, weights and mode."""
-        return convert(self, type(self), self._torch_class, self._config_keys)
+        """A ``torch.nn`` copy of this module: same config, dtype, device, weights and mode.
+
+        Raises:
+            TypeError: the module has no ``torch.nn`` counterpart.
+            ValueError: it uses an option ``torch.nn`` cannot represent (a variant); the
+                conversion never silently drops one.
+        """
+        target = self._counterpart()
+        reason = self.torch_incompatible()
+        if reason:
+            raise ValueError(f"{type(self).__name__}: cannot convert to {target.__name__}: {reason}")
+        return convert(self, type(self), target, self._config_keys)

@@ -106,8 +106,7 @@ def _read_packed(owner: str, seq: PackedSequence, *, input_size: int) -> Sequenc
         index = getattr(seq, name)
         if index is not None and tuple(index.shape) != (batch,):
             raise ValueError(
-                f"{owner}: input.{name} must have shape ({batch},) to match batch_sizes[0]; "
-                f"got {tuple(index.shape)}"
+                f"{owner}: input.{name} must have shape ({batch},) to match batch_sizes[0]; got {tuple(index.shape)}"
             )
     return SequenceBatch(data, sizes, seq.sorted_indices, seq.unsorted_indices, batch, True)
 
@@ -127,7 +126,5 @@ def unpack_state(owner: str, hx: object, names: Sequence[str]) -> tuple[object, 
         return (hx,)
     if not isinstance(hx, tuple | list) or len(hx) != len(names):
         got = type(hx).__name__ + (f" of length {len(hx)}" if isinstance(hx, tuple | list) else "")
-        raise TypeError(
-            f"{owner}: hx must be a tuple ({', '.join(names)}) of {len(names)} tensors; got {got}"
-        )
+        raise TypeError(f"{owner}: hx must be a tuple ({', '.join(names)}) of {len(names)} tensors; got {got}")
     return tuple(hx)

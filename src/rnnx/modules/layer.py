@@ -19,34 +19,59 @@ from rnnx._checks import (
     check_probability,
     check_shape,
     check_tensor,
+    check_zoneout,
 )
 from rnnx.backends import check_backend, native_layer, resolve_backend
-from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
+from rnnx.cells import CellStep, DirectionWeights
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
-from rnnx.recurrence import run_stack
+from rnnx.recurrence import drop_weight, run_stack
 
-_LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
+LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
 
-CELLS: dict[str, Callable[[], CellStep]] = {
-    "RNN_TANH": lambda: ElmanStep("tanh"),
-    "RNN_RELU": lambda: ElmanStep("relu"),
-    "LSTM": LSTMStep,
-    "GRU": GRUStep,
-}
+
+def parameter_kind(name: str) -> str:
+    """The kind of a layer parameter: its name without ``_l{k}`` and ``_reverse``."""
+    return LAYER_SUFFIX.sub("", name)
 
 
 class RecurrentLayer(TorchCompatible):
-    """Stacked, optionally bidirectional recurrent layer running one :class:`CellStep`.
+    """Stacked, optionally bidirectional recurrent layer running any :class:`CellStep`.
 
-    Subclasses (:class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU`) fix ``mode`` and
-    the positional signature of their ``torch.nn`` counterpart. Parameters are registered
-    with ``torch.nn``'s names, shapes and order, and initialised from
-    ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` in that order, so the same seed gives
-    the same weights as ``torch.nn`` and state_dicts load both ways.
+    This is the machinery behind :class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU` and
+    :class:`rnnx.IndRNN`, and the way to run a cell of your own (``rnnx.Recurrent``)::
+
+        layer = rnnx.Recurrent(MyCell(), input_size=8, hidden_size=16, num_layers=2, bidirectional=True)
+
+    Parameters are registered per layer, then per direction, in the order of
+    :meth:`CellStep.parameter_shapes`, named ``{kind}_l{layer}`` (``_reverse`` for the backward
+    direction) as in ``torch.nn``, and initialised by :meth:`CellStep.init_parameter` in that
+    order; for the standard cells the same seed gives ``torch.nn``'s weights.
+
+    Args:
+        cell: the cell's step.
+        input_size: ``I``, features of each input step.
+        hidden_size: ``H``.
+        num_layers: stacked layers ``L``.
+        bias: whether the layers have ``bias_ih`` / ``bias_hh``.
+        batch_first: inputs and outputs are ``(B, T, F)`` instead of ``(T, B, F)``.
+        dropout: dropout on the outputs of every layer but the last, in training.
+        bidirectional: run a second, reversed direction per layer (``D = 2``).
+        proj_size: project ``h`` to this width (cells that support it: LSTM).
+        device, dtype: of the parameters.
+        backend: ``"auto"``, ``"native"`` or ``"reference"``; see :mod:`rnnx.backends`.
+        zoneout: probability of keeping each state unit's previous value, per element and
+            step, in training (Krueger et al. 2016); a number, or one per state tensor
+            (``(p_h, p_c)`` for LSTM). In evaluation ``s_t = p s_{t-1} + (1 - p) s~_t``.
+        recurrent_dropout: variational dropout on ``h`` where it enters the recurrent
+            weights, one mask per sequence, layer and direction (Gal & Ghahramani 2016).
+        weight_drop: DropConnect on ``weight_hh`` once per forward call in training
+            (Merity et al. 2017).
+
+    Raises:
+        TypeError, ValueError: on arguments of the wrong type or out of range, each named.
     """
 
-    _torch_class: ClassVar[type[nn.Module]]
     _config_keys: ClassVar[tuple[str, ...]] = (
         "input_size",
         "hidden_size",
@@ -59,10 +84,11 @@ class RecurrentLayer(TorchCompatible):
 
     def __init__(
         self,
-        mode: str,
+        cell: CellStep,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
+        *,
         bias: bool = True,
         batch_first: bool = False,
         dropout: float = 0.0,
@@ -70,12 +96,17 @@ class RecurrentLayer(TorchCompatible):
         proj_size: int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
         backend: str = "auto",
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.mode = mode
+        if not isinstance(cell, CellStep):
+            raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
+        self.cell = cell
+        self.mode = cell.native_mode
         self.input_size = check_int(name, "input_size", input_size, minimum=1)
         self.hidden_size = check_int(name, "hidden_size", hidden_size, minimum=1)
         self.num_layers = check_int(name, "num_layers", num_layers, minimum=1)
@@ -85,7 +116,10 @@ class RecurrentLayer(TorchCompatible):
         self.bidirectional = check_bool(name, "bidirectional", bidirectional)
         self.proj_size = check_int(name, "proj_size", proj_size, minimum=0)
         self.backend = check_backend(name, backend)
-        if proj_size and mode != "LSTM":
+        self.zoneout = check_zoneout(name, zoneout, cell.state_names)
+        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
+        self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
+        if proj_size and not cell.supports_projection:
             raise ValueError(f"{name}: proj_size is only supported by LSTM; got proj_size={proj_size}")
         if proj_size >= hidden_size:
             raise ValueError(
@@ -98,23 +132,14 @@ class RecurrentLayer(TorchCompatible):
                 UserWarning,
                 stacklevel=3,
             )
-        self.cell = CELLS[mode]()
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        gates = self.cell.num_chunks * hidden_size
         out_size = proj_size or hidden_size
         for layer in range(num_layers):
             for direction in range(self.num_directions):
                 layer_in = input_size if layer == 0 else out_size * self.num_directions
-                shapes: dict[str, tuple[int, ...]] = {
-                    "weight_ih": (gates, layer_in),
-                    "weight_hh": (gates, out_size),
-                }
-                if bias:
-                    shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
-                if proj_size:
-                    shapes["weight_hr"] = (proj_size, hidden_size)
+                shapes = cell.parameter_shapes(layer_in, hidden_size, proj_size=proj_size, bias=bias)
                 suffix = f"_l{layer}{'_reverse' if direction else ''}"
                 names = [kind + suffix for kind in shapes]
                 for param_name, shape in zip(names, shapes.values(), strict=True):
@@ -127,10 +152,16 @@ class RecurrentLayer(TorchCompatible):
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
+    def reset_parameters(self) -> None:
+        """Initialise every parameter in registration order with :meth:`CellStep.init_parameter`."""
+        with torch.no_grad():
+            for name in self._flat_weights_names:
+                self.cell.init_parameter(parameter_kind(name), getattr(self, name), self.hidden_size)
+
     @property
     def _flat_weights(self) -> list[Tensor]:
-        # getattr, not _parameters: a weight replaced by a plain tensor (e.g. weight drop)
-        # is used as it is.
+        # getattr, not _parameters: a weight replaced by a plain tensor (e.g. by a user's own
+        # weight-drop wrapper) is used as it is.
         return [getattr(self, name) for name in self._flat_weights_names]
 
     @property
@@ -138,17 +169,40 @@ class RecurrentLayer(TorchCompatible):
         """The parameters grouped per layer and direction, as in ``torch.nn``."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
-    def _direction_weights(self) -> list[list[DirectionWeights]]:
-        groups = [
-            DirectionWeights(**{_LAYER_SUFFIX.sub("", name): getattr(self, name) for name in names})
-            for names in self._all_weights
-        ]
+    def _call_weights(self) -> list[Tensor]:
+        """The flat weights for one forward call, with weight drop drawn if active."""
+        weights = self._flat_weights
+        if self.weight_drop and self.training:
+            weights = [
+                drop_weight(w, self.weight_drop, training=True) if parameter_kind(n) == "weight_hh" else w
+                for n, w in zip(self._flat_weights_names, weights, strict=True)
+            ]
+        return weights
+
+    def _direction_weights(self, flat: list[Tensor]) -> list[list[DirectionWeights]]:
+        by_name = dict(zip(self._flat_weights_names, flat, strict=True))
+        groups = [DirectionWeights({parameter_kind(n): by_name[n] for n in names}) for names in self._all_weights]
         d = self.num_directions
         return [groups[i : i + d] for i in range(0, len(groups), d)]
 
     def native_unsupported(self) -> str | None:
-        """Why the native kernels cannot run this layer, or ``None`` when they can."""
-        return None
+        """Why the native kernels cannot run this layer as configured now, or ``None``."""
+        reasons = []
+        cell_reason = self.cell.native_unsupported()
+        if cell_reason:
+            reasons.append(cell_reason)
+        if any(self.zoneout):
+            reasons.append("zoneout has no native kernel")
+        if self.recurrent_dropout and self.training:
+            reasons.append("recurrent_dropout has no native kernel in training")
+        return "; ".join(reasons) or None
+
+    def torch_incompatible(self) -> str | None:
+        reasons = [r for r in [self.cell.native_unsupported()] if r]
+        reasons += [f"{n}={getattr(self, n)}" for n in ("recurrent_dropout", "weight_drop") if getattr(self, n)]
+        if any(self.zoneout):
+            reasons.append(f"zoneout={self.zoneout}")
+        return "; ".join(reasons) or None
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -164,6 +218,15 @@ class RecurrentLayer(TorchCompatible):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += f", bidirectional={self.bidirectional}"
+        cell_options = self.cell.extra_repr()
+        if cell_options:
+            s += f", {cell_options}"
+        if any(self.zoneout):
+            s += f", zoneout={self.zoneout[0] if len(set(self.zoneout)) == 1 else self.zoneout}"
+        if self.recurrent_dropout:
+            s += f", recurrent_dropout={self.recurrent_dropout}"
+        if self.weight_drop:
+            s += f", weight_drop={self.weight_drop}"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
         return s
@@ -177,18 +240,14 @@ class RecurrentLayer(TorchCompatible):
         sizes = self.cell.state_sizes(self.hidden_size, self.proj_size)
         rows = self.num_layers * self.num_directions
         if hx is None:
-            return tuple(
-                torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes
-            )
+            return tuple(torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes)
         given = unpack_state(name, hx, [f"{s}0" for s in state_names])
         state = []
         for state_name, size, value in zip(state_names, sizes, given, strict=True):
             arg = f"hx ({state_name}0)"
             t = check_tensor(name, arg, value)
             if seq.is_batched:
-                check_shape(
-                    name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)"
-                )
+                check_shape(name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)")
             else:
                 if t.dim() != 2:
                     raise ValueError(
@@ -233,20 +292,22 @@ class RecurrentLayer(TorchCompatible):
         """
         name = type(self).__name__
         seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
-        weights = self._flat_weights
+        first = getattr(self, self._flat_weights_names[0])
         check_matches(
             name,
             "input",
             seq.data,
-            dtype=weights[0].dtype,
-            device=weights[0].device,
+            dtype=first.dtype,
+            device=first.device,
             what=f"the parameter {self._flat_weights_names[0]}",
         )
         state = self._initial_state(hx, seq, seq.data)
         backend = resolve_backend(name, self.backend, self.native_unsupported())
+        weights = self._call_weights()
         if backend == "native":
+            assert self.cell.native_mode is not None
             output, final = native_layer(
-                self.mode,
+                self.cell.native_mode,
                 seq.data,
                 seq.batch_sizes,
                 state,
@@ -259,7 +320,7 @@ class RecurrentLayer(TorchCompatible):
                 batch_first=self.batch_first,
             )
         else:
-            output, final = self._reference(seq, state)
+            output, final = self._reference(seq, state, weights)
         if seq.batch_sizes is not None:
             packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
             return packed, self._final_state(final, seq)
@@ -267,7 +328,9 @@ class RecurrentLayer(TorchCompatible):
             output = output.squeeze(0 if self.batch_first else 1)
         return output, self._final_state(final, seq)
 
-    def _reference(self, seq: SequenceBatch, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def _reference(
+        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
         x = seq.data
         if seq.batch_sizes is not None:
             batch_sizes = seq.batch_sizes.tolist()
@@ -282,9 +345,11 @@ class RecurrentLayer(TorchCompatible):
             x,
             batch_sizes,
             state,
-            self._direction_weights(),
+            self._direction_weights(weights),
             dropout=self.dropout,
             training=self.training,
+            zoneout=self.zoneout if any(self.zoneout) else (),
+            recurrent_dropout=self.recurrent_dropout,
         )
         if seq.batch_sizes is None:
             out = out.view(len(batch_sizes), seq.batch, out.shape[-1])
@@ -301,11 +366,8 @@ class RecurrentLayer(TorchCompatible):
         """
         weights = self._flat_weights
         first = weights[0]
-        if not all(
-            isinstance(w, Tensor)
-            and w.is_cuda
-            and w.dtype == first.dtype
-            and torch.backends.cudnn.is_acceptable(w)
+        if self.cell.native_mode is None or not all(
+            isinstance(w, Tensor) and w.is_cuda and w.dtype == first.dtype and torch.backends.cudnn.is_acceptable(w)
             for w in weights
         ):
             return
@@ -319,7 +381,7 @@ class RecurrentLayer(TorchCompatible):
                     weights,
                     (4 if self.bias else 2) + (1 if self.proj_size else 0),
                     self.input_size,
-                    cudnn_rnn.get_cudnn_mode(self.mode),
+                    cudnn_rnn.get_cudnn_mode(self.cell.native_mode),
                     self.hidden_size,
                     self.proj_size,
                     self.num_layers,

@@ -1,4 +1,5 @@
-"""``RNN``, ``LSTM`` and ``GRU``: drop-in replacements for their ``torch.nn`` namesakes."""
+"""``RNN``, ``LSTM`` and ``GRU`` (drop-in replacements for their ``torch.nn`` namesakes, plus
+the variants ``torch.nn`` lacks), ``IndRNN``, and ``Recurrent`` for a cell of your own."""
 
 from __future__ import annotations
 
@@ -7,9 +8,22 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from rnnx._checks import check_choice
-from rnnx.cells import NONLINEARITIES
+from rnnx._checks import check_bool, check_choice, check_forget_bias
+from rnnx.cells import NONLINEARITIES, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules.layer import RecurrentLayer
+
+Recurrent = RecurrentLayer
+"""Run any :class:`rnnx.cells.CellStep` with every layer option; see :class:`RecurrentLayer`."""
+
+_VARIANTS_DOC = """
+    Variants (keyword-only, all off by default; off is exactly ``torch.nn``):
+
+    - ``layer_norm``: layer-normalised products (Ba, Kiros & Hinton 2016), see the cell.
+    - ``zoneout``: keep each state unit's previous value with probability ``p`` (Krueger et
+      al. 2016); a number or ``(p_h, p_c)`` for LSTM.
+    - ``recurrent_dropout``: variational dropout on ``h`` entering ``W_hh`` (Gal & Ghahramani 2016).
+    - ``weight_drop``: DropConnect on ``W_hh`` per forward call (Merity et al. 2017).
+"""
 
 
 class RNN(RecurrentLayer):
@@ -18,13 +32,10 @@ class RNN(RecurrentLayer):
     Same arguments, parameters, state_dict and results as :class:`torch.nn.RNN`; see
     :class:`rnnx.cells.ElmanStep` for the equations and :meth:`RecurrentLayer.forward` for
     shapes. ``backend`` is ``"auto"``, ``"native"`` or ``"reference"``.
-
-    Raises:
-        ValueError: ``nonlinearity`` is not ``"tanh"`` or ``"relu"``, and the checks of
-            :class:`RecurrentLayer`.
     """
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.RNN
+    __doc__ = (__doc__ or "") + _VARIANTS_DOC
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.RNN
     _config_keys = (*RecurrentLayer._config_keys, "nonlinearity")
 
     def __init__(
@@ -42,22 +53,30 @@ class RNN(RecurrentLayer):
         *,
         backend: str = "auto",
         proj_size: int = 0,
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         self.nonlinearity = check_choice("RNN", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(
-            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            ElmanStep(nonlinearity, layer_norm=check_bool("RNN", "layer_norm", layer_norm)),
             input_size,
             hidden_size,
             num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
             device=device,
             dtype=dtype,
             backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
         )
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -70,14 +89,12 @@ class LSTM(RecurrentLayer):
     Same arguments, parameters, state_dict and results as :class:`torch.nn.LSTM`; see
     :class:`rnnx.cells.LSTMStep` for the equations (gate order ``i, f, g, o``) and
     :meth:`RecurrentLayer.forward` for shapes. ``hx`` is ``(h0, c0)``; with ``proj_size``,
-    ``h`` is ``proj_size`` wide and ``c`` is ``hidden_size`` wide.
-
-    Raises:
-        ValueError: ``proj_size`` negative or not smaller than ``hidden_size``, and the
-            checks of :class:`RecurrentLayer`.
+    ``h`` is ``proj_size`` wide and ``c`` is ``hidden_size`` wide. LSTM also takes
+    ``peephole`` (Gers & Schmidhuber 2000) and ``forget_bias`` (Jozefowicz et al. 2015).
     """
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.LSTM
+    __doc__ = (__doc__ or "") + _VARIANTS_DOC
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.LSTM
     _config_keys = (*RecurrentLayer._config_keys, "proj_size")
 
     def __init__(
@@ -94,21 +111,37 @@ class LSTM(RecurrentLayer):
         dtype: torch.dtype | None = None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        peephole: bool = False,
+        forget_bias: float | None = None,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
+        forget = check_forget_bias("LSTM", forget_bias, bias=bias)
+        cell = LSTMStep(
+            layer_norm=check_bool("LSTM", "layer_norm", layer_norm),
+            peephole=check_bool("LSTM", "peephole", peephole),
+            forget_bias=forget,
+        )
         super().__init__(
-            "LSTM",
+            cell,
             input_size,
             hidden_size,
             num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
             device=device,
             dtype=dtype,
             backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
         )
+        self.mode = "LSTM"
 
 
 class GRU(RecurrentLayer):
@@ -117,13 +150,10 @@ class GRU(RecurrentLayer):
     Same arguments, parameters, state_dict and results as :class:`torch.nn.GRU`; see
     :class:`rnnx.cells.GRUStep` for the equations (gate order ``r, z, n``) and
     :meth:`RecurrentLayer.forward` for shapes.
-
-    Raises:
-        ValueError: ``proj_size`` given (GRU has no projection), and the checks of
-            :class:`RecurrentLayer`.
     """
 
-    _torch_class: ClassVar[type[nn.Module]] = nn.GRU
+    __doc__ = (__doc__ or "") + _VARIANTS_DOC
+    _torch_class: ClassVar[type[nn.Module] | None] = nn.GRU
 
     def __init__(
         self,
@@ -139,18 +169,76 @@ class GRU(RecurrentLayer):
         *,
         backend: str = "auto",
         proj_size: int = 0,
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__(
-            "GRU",
+            GRUStep(layer_norm=check_bool("GRU", "layer_norm", layer_norm)),
             input_size,
             hidden_size,
             num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
             device=device,
             dtype=dtype,
             backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+        )
+        self.mode = "GRU"
+
+
+class IndRNN(RecurrentLayer):
+    r"""Independently recurrent network (Li et al. 2018).
+
+    :math:`h' = \phi(W_{ih} x + b_{ih} + u \odot h + b_{hh})`.
+
+    ``weight_hh_l{k}`` is the vector ``u`` of shape ``(hidden_size,)``; see
+    :class:`rnnx.cells.IndRNNStep`. Takes every layer option of :class:`RecurrentLayer`
+    (layers, directions, packing, dropout, zoneout, recurrent dropout, weight drop). No
+    native kernel exists, so ``backend="auto"`` runs the reference path.
+    """
+
+    _torch_class: ClassVar[type[nn.Module] | None] = None
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        nonlinearity: str = "relu",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        backend: str = "auto",
+        zoneout: float | tuple[float, ...] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+    ) -> None:
+        self.nonlinearity = check_choice("IndRNN", "nonlinearity", nonlinearity, NONLINEARITIES)
+        super().__init__(
+            IndRNNStep(nonlinearity),
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            device=device,
+            dtype=dtype,
+            backend=backend,
+            zoneout=zoneout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
         )

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.recurrence.regularize import Zoneout, apply_zoneout, split_zoneout
 
 
 def scan(
@@ -25,6 +26,7 @@ def scan(
     w: DirectionWeights,
     *,
     reverse: bool = False,
+    zoneout: Sequence[Zoneout] | None = None,
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over the hoisted input projection of a whole sequence batch.
 
@@ -33,8 +35,9 @@ def scan(
         gi: ``(N, G*H)``, :meth:`CellStep.project_input` of every row, time-major.
         batch_sizes: rows per time step, non-increasing, summing to ``N``.
         state0: initial state, each tensor ``(batch_sizes[0], size)``.
-        w: the weights of this layer and direction.
+        w: the weights of this layer and direction (with its recurrent dropout mask).
         reverse: run from the last step to the first.
+        zoneout: per state tensor, see :data:`rnnx.recurrence.regularize.Zoneout`.
 
     Returns:
         ``(out, final)``: ``out`` is ``(N, P)``, the emitted ``h`` for every row in the same
@@ -44,28 +47,24 @@ def scan(
     # split() is one autograd node; indexing gi[t] in a loop would make T of them, each
     # scattering its gradient into a full-size buffer (quadratic in T).
     steps = torch.split(gi, list(batch_sizes))
+    keeps = split_zoneout(zoneout, batch_sizes) if zoneout is not None and any(z is not None for z in zoneout) else None
+    order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
     outputs: list[Tensor] = []
-    if not reverse:
-        state = state0
-        finished: list[State] = []  # states of sequences that ended, shortest last
-        for g in steps:
-            active = g.shape[0]
-            if active < state[0].shape[0]:
-                finished.append(tuple(s[active:] for s in state))
-                state = tuple(s[:active] for s in state)
-            state = cell.step(g, state, w)
-            outputs.append(state[0])
-        if finished:
-            pieces = [state, *reversed(finished)]
-            state = tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
-    else:
-        state = tuple(s[: batch_sizes[-1]] for s in state0)
-        for g in reversed(steps):
-            active, current = g.shape[0], state[0].shape[0]
-            if active > current:
-                # Longer sequences start here, from their own initial state.
-                state = tuple(torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True))
-            state = cell.step(g, state, w)
-            outputs.append(state[0])
+    finished: list[State] = []  # forward: states of sequences that ended, shortest last
+    state = state0 if not reverse else tuple(s[: batch_sizes[-1]] for s in state0)
+    for t in order:
+        active, current = batch_sizes[t], state[0].shape[0]
+        if active < current:  # forward: the last `current - active` sequences have ended
+            finished.append(tuple(s[active:] for s in state))
+            state = tuple(s[:active] for s in state)
+        elif active > current:  # backward: longer sequences start here, from their own state
+            state = tuple(torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True))
+        new = cell.step(steps[t], state, w)
+        state = apply_zoneout(state, new, keeps[t]) if keeps is not None else new
+        outputs.append(state[0])
+    if reverse:
         outputs.reverse()
+    if finished:
+        pieces = [state, *reversed(finished)]
+        state = tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
     return torch.cat(outputs), state

@@ -1,0 +1,74 @@
+"""Regularisers that work on any cell, and the random masks they draw.
+
+Every mask is drawn here, in one fixed order, so that every backend (reference, native,
+fused) draws the same masks for the same ``torch.manual_seed``:
+
+1. weight drop, once per forward call, for every layer and direction in parameter order;
+2. then, per layer and direction as the layer runs: the recurrent dropout mask, then the
+   zoneout masks of each state tensor;
+3. dropout between layers, after each layer but the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnx.cells.base import State
+
+Zoneout = Tensor | float | None
+"""Per state tensor: a keep-mask ``(N, size)`` of 0/1 in training, the probability ``p`` in
+evaluation, or ``None`` for no zoneout."""
+
+
+def drop_weight(weight: Tensor, p: float, *, training: bool) -> Tensor:
+    """DropConnect on a recurrent weight (Wan et al. 2013; AWD-LSTM, Merity, Keskar &
+    Socher 2017): inverted dropout on its entries, identity in evaluation."""
+    return F.dropout(weight, p, training=True) if training and p > 0 else weight
+
+
+def recurrent_dropout_mask(p: float, batch: int, width: int, like: Tensor, *, training: bool) -> Tensor | None:
+    """Variational dropout mask on ``h`` where it enters the recurrent weights (Gal &
+    Ghahramani, "A Theoretically Grounded Application of Dropout in Recurrent Neural
+    Networks", NeurIPS 2016): one inverted-dropout mask ``(B, width)`` per sequence, reused at
+    every step. ``None`` when inactive (``p == 0`` or evaluation)."""
+    if not training or p == 0:
+        return None
+    keep = torch.empty(batch, width, dtype=like.dtype, device=like.device).bernoulli_(1 - p)
+    return keep / (1 - p) if p < 1 else keep
+
+
+def zoneout_masks(
+    probabilities: Sequence[float], rows: int, sizes: Sequence[int], like: Tensor, *, training: bool
+) -> tuple[Zoneout, ...]:
+    """Zoneout (Krueger et al., "Zoneout: Regularizing RNNs by Randomly Preserving Hidden
+    Activations", ICLR 2017) for each state tensor: in training a keep-mask ``(rows, size)``
+    drawn per element and per step (1 keeps the previous value); in evaluation ``p`` itself."""
+    masks: list[Zoneout] = []
+    for p, size in zip(probabilities, sizes, strict=True):
+        if p == 0:
+            masks.append(None)
+        elif training:
+            masks.append(torch.empty(rows, size, dtype=like.dtype, device=like.device).bernoulli_(p))
+        else:
+            masks.append(p)
+    return tuple(masks)
+
+
+def split_zoneout(zoneout: Sequence[Zoneout], batch_sizes: Sequence[int]) -> list[tuple[Zoneout, ...]]:
+    """Per time step, each state tensor's zoneout (masks split into the step's rows)."""
+    per_state = [
+        torch.split(z, list(batch_sizes)) if isinstance(z, Tensor) else [z] * len(batch_sizes) for z in zoneout
+    ]
+    return list(zip(*per_state, strict=True))
+
+
+def apply_zoneout(previous: State, candidate: State, keep: Sequence[Zoneout]) -> State:
+    """``h_t = m * h_{t-1} + (1 - m) * h~_t`` for each state tensor, with ``m`` the keep-mask in
+    training or ``p`` in evaluation (the expectation of the mask)."""
+    return tuple(
+        new if m is None else new + m * (old - new) for old, new, m in zip(previous, candidate, keep, strict=True)
+    )
