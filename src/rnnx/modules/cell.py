@@ -13,6 +13,7 @@ from rnnx._checks import (
     check_choice,
     check_forget_bias,
     check_int,
+    check_lstm_only,
     check_matches,
     check_probability,
     check_shape,
@@ -72,6 +73,8 @@ class RecurrentCell(TorchCompatible):
         self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
         self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         self._hidden_mask: Tensor | None = None
+        if self.backend == "native":
+            resolve_backend(name, "native", self.native_unsupported())  # fail now, not at the first call
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=bias).items())
         for kind, shape in self._kinds:
@@ -226,7 +229,10 @@ class RNNCell(RecurrentCell):
         zoneout: float | tuple[float, ...] = 0.0,
         recurrent_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        peephole: bool = False,
+        forget_bias: float | None = None,
     ) -> None:
+        check_lstm_only("RNNCell", peephole=peephole, forget_bias=forget_bias)
         self.nonlinearity = check_choice("RNNCell", "nonlinearity", nonlinearity, NONLINEARITIES)
         cell = ElmanStep(nonlinearity, layer_norm=check_bool("RNNCell", "layer_norm", layer_norm))
         super().__init__(
@@ -313,7 +319,10 @@ class GRUCell(RecurrentCell):
         zoneout: float | tuple[float, ...] = 0.0,
         recurrent_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        peephole: bool = False,
+        forget_bias: float | None = None,
     ) -> None:
+        check_lstm_only("GRUCell", peephole=peephole, forget_bias=forget_bias)
         super().__init__(
             GRUStep(layer_norm=check_bool("GRUCell", "layer_norm", layer_norm)),
             input_size,

@@ -132,6 +132,9 @@ class RecurrentLayer(TorchCompatible):
                 UserWarning,
                 stacklevel=3,
             )
+        self.training = True  # native_unsupported() reads it before nn.Module would set it
+        if self.backend == "native":
+            resolve_backend(name, "native", self.native_unsupported())  # fail now, not at the first call
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         factory: dict[str, Any] = {"device": device, "dtype": dtype}

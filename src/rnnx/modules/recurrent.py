@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from rnnx._checks import check_bool, check_choice, check_forget_bias
+from rnnx._checks import check_bool, check_choice, check_forget_bias, check_lstm_only
 from rnnx.cells import NONLINEARITIES, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules.layer import RecurrentLayer
 
@@ -57,7 +57,10 @@ class RNN(RecurrentLayer):
         zoneout: float | tuple[float, ...] = 0.0,
         recurrent_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        peephole: bool = False,
+        forget_bias: float | None = None,
     ) -> None:
+        check_lstm_only("RNN", peephole=peephole, forget_bias=forget_bias)
         self.nonlinearity = check_choice("RNN", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(
             ElmanStep(nonlinearity, layer_norm=check_bool("RNN", "layer_norm", layer_norm)),
@@ -173,7 +176,10 @@ class GRU(RecurrentLayer):
         zoneout: float | tuple[float, ...] = 0.0,
         recurrent_dropout: float = 0.0,
         weight_drop: float = 0.0,
+        peephole: bool = False,
+        forget_bias: float | None = None,
     ) -> None:
+        check_lstm_only("GRU", peephole=peephole, forget_bias=forget_bias)
         super().__init__(
             GRUStep(layer_norm=check_bool("GRU", "layer_norm", layer_norm)),
             input_size,

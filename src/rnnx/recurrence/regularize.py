@@ -20,7 +20,7 @@ from torch import Tensor
 from rnnx.cells.base import State
 
 Zoneout = Tensor | float | None
-"""Per state tensor: a keep-mask ``(N, size)`` of 0/1 in training, the probability ``p`` in
+"""Per state tensor: a boolean keep-mask ``(N, size)`` in training, the probability ``p`` in
 evaluation, or ``None`` for no zoneout."""
 
 
@@ -52,7 +52,7 @@ def zoneout_masks(
         if p == 0:
             masks.append(None)
         elif training:
-            masks.append(torch.empty(rows, size, dtype=like.dtype, device=like.device).bernoulli_(p))
+            masks.append(torch.empty(rows, size, dtype=like.dtype, device=like.device).bernoulli_(p).bool())
         else:
             masks.append(p)
     return tuple(masks)
@@ -68,7 +68,9 @@ def split_zoneout(zoneout: Sequence[Zoneout], batch_sizes: Sequence[int]) -> lis
 
 def apply_zoneout(previous: State, candidate: State, keep: Sequence[Zoneout]) -> State:
     """``h_t = m * h_{t-1} + (1 - m) * h~_t`` for each state tensor, with ``m`` the keep-mask in
-    training or ``p`` in evaluation (the expectation of the mask)."""
+    training (a selection, so a kept unit keeps its value exactly) or ``p`` in evaluation
+    (the expectation of the mask)."""
     return tuple(
-        new if m is None else new + m * (old - new) for old, new, m in zip(previous, candidate, keep, strict=True)
+        new if m is None else torch.where(m, old, new) if isinstance(m, Tensor) else new + m * (old - new)
+        for old, new, m in zip(previous, candidate, keep, strict=True)
     )
