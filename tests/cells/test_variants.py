@@ -227,7 +227,8 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
     g_theirs = torch.autograd.grad(scalar_loss([h]), leaves, allow_unused=True)
     for a, b in zip(g_ours, g_theirs, strict=True):
         if a is None or b is None:
-            assert a is None and b is None
+            assert a is None
+            assert b is None
         else:
             torch.testing.assert_close(a, b)
 
