@@ -23,7 +23,7 @@ def test_native_on_unsupported_configuration_says_why() -> None:
 class NoNativeGRU(rnnx.GRU):
     """A layer whose configuration the native kernel cannot run (as variants will be)."""
 
-    def native_unsupported(self) -> str | None:
+    def native_unsupported(self, *, training: bool | None = None) -> str | None:
         return "this test says so"
 
 

@@ -73,8 +73,8 @@ class RecurrentCell(TorchCompatible):
         self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
         self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         self._hidden_mask: Tensor | None = None
-        if self.backend == "native":
-            resolve_backend(name, "native", self.native_unsupported())  # fail now, not at the first call
+        if self.backend == "native":  # fail now, not at the first call
+            resolve_backend(name, "native", self.native_unsupported(training=False))
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=bias).items())
         for kind, shape in self._kinds:
@@ -94,12 +94,14 @@ class RecurrentCell(TorchCompatible):
         """Forget the recurrent dropout mask; the next training call draws a new one."""
         self._hidden_mask = None
 
-    def native_unsupported(self) -> str | None:
-        """Why the native kernel cannot run this cell as configured now, or ``None``."""
+    def native_unsupported(self, *, training: bool | None = None) -> str | None:
+        """Why the native kernel cannot run this cell, or ``None``; in the module's current
+        mode unless ``training`` is given."""
+        training = self.training if training is None else training
         reasons = [r for r in [self.cell.native_unsupported()] if r]
         if any(self.zoneout):
             reasons.append("zoneout has no native kernel")
-        if self.recurrent_dropout and self.training:
+        if self.recurrent_dropout and training:
             reasons.append("recurrent_dropout has no native kernel in training")
         return "; ".join(reasons) or None
 

@@ -132,9 +132,8 @@ class RecurrentLayer(TorchCompatible):
                 UserWarning,
                 stacklevel=3,
             )
-        self.training = True  # native_unsupported() reads it before nn.Module would set it
-        if self.backend == "native":
-            resolve_backend(name, "native", self.native_unsupported())  # fail now, not at the first call
+        if self.backend == "native":  # fail now, not at the first call
+            resolve_backend(name, "native", self.native_unsupported(training=False))
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -188,15 +187,17 @@ class RecurrentLayer(TorchCompatible):
         d = self.num_directions
         return [groups[i : i + d] for i in range(0, len(groups), d)]
 
-    def native_unsupported(self) -> str | None:
-        """Why the native kernels cannot run this layer as configured now, or ``None``."""
+    def native_unsupported(self, *, training: bool | None = None) -> str | None:
+        """Why the native kernels cannot run this layer, or ``None``; in the module's current
+        mode unless ``training`` is given."""
+        training = self.training if training is None else training
         reasons = []
         cell_reason = self.cell.native_unsupported()
         if cell_reason:
             reasons.append(cell_reason)
         if any(self.zoneout):
             reasons.append("zoneout has no native kernel")
-        if self.recurrent_dropout and self.training:
+        if self.recurrent_dropout and training:
             reasons.append("recurrent_dropout has no native kernel in training")
         return "; ".join(reasons) or None
 
