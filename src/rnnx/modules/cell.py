@@ -163,7 +163,8 @@ class RecurrentCell(TorchCompatible):
         w = DirectionWeights({kind: getattr(self, kind) for kind, _ in self._kinds})
         if self.weight_drop and self.training:
             w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
-        if resolve_backend(name, self.backend, self.native_unsupported()) == "native":
+        single_step = "the fused kernels run whole sequences; a single-step cell has none"
+        if resolve_backend(name, self.backend, self.native_unsupported(), single_step) == "native":
             assert self.cell.native_mode is not None
             new = native_cell(
                 self.cell.native_mode, x, state, w.weight_ih, w.weight_hh, w.get("bias_ih"), w.get("bias_hh")

@@ -23,9 +23,10 @@ from rnnx._checks import (
 )
 from rnnx.backends import check_backend, native_layer, resolve_backend
 from rnnx.cells import CellStep, DirectionWeights
+from rnnx.fused import fused_scan, fused_unsupported, load_extension, prefers_fused, warn_fallback_once
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
-from rnnx.recurrence import drop_weight, run_stack
+from rnnx.recurrence import drop_weight, run_stack, scan
 
 LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
 
@@ -306,7 +307,7 @@ class RecurrentLayer(TorchCompatible):
             what=f"the parameter {self._flat_weights_names[0]}",
         )
         state = self._initial_state(hx, seq, seq.data)
-        backend = resolve_backend(name, self.backend, self.native_unsupported())
+        backend = self._resolve(seq.data)
         weights = self._call_weights()
         if backend == "native":
             assert self.cell.native_mode is not None
@@ -324,7 +325,7 @@ class RecurrentLayer(TorchCompatible):
                 batch_first=self.batch_first,
             )
         else:
-            output, final = self._reference(seq, state, weights)
+            output, final = self._reference(seq, state, weights, fused=backend == "fused")
         if seq.batch_sizes is not None:
             packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
             return packed, self._final_state(final, seq)
@@ -332,9 +333,23 @@ class RecurrentLayer(TorchCompatible):
             output = output.squeeze(0 if self.batch_first else 1)
         return output, self._final_state(final, seq)
 
+    def _resolve(self, like: Tensor) -> str:
+        """The backend for this call: native, fused or reference (see :mod:`rnnx.backends`)."""
+        native = self.native_unsupported()
+        prefer_fused = prefers_fused(self.cell, like.device)
+        fused: str | None = "not needed"
+        if self.backend == "fused" or (self.backend == "auto" and (native or prefer_fused)):
+            fused = fused_unsupported(self.cell, proj_size=self.proj_size, dtype=like.dtype, device=like.device)
+        backend = resolve_backend(type(self).__name__, self.backend, native, fused, prefer_fused=prefer_fused)
+        if backend == "fused" and load_extension() is None:
+            warn_fallback_once()
+            return "native" if self.backend == "auto" and native is None else "reference"
+        return backend
+
     def _reference(
-        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor]
+        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, fused: bool = False
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The machinery of :mod:`rnnx.recurrence`, with the fused time loop if ``fused``."""
         x = seq.data
         if seq.batch_sizes is not None:
             batch_sizes = seq.batch_sizes.tolist()
@@ -354,6 +369,7 @@ class RecurrentLayer(TorchCompatible):
             training=self.training,
             zoneout=self.zoneout if any(self.zoneout) else (),
             recurrent_dropout=self.recurrent_dropout,
+            scan_fn=fused_scan if fused else scan,
         )
         if seq.batch_sizes is None:
             out = out.view(len(batch_sizes), seq.batch, out.shape[-1])

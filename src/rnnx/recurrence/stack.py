@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ def run_stack(
     training: bool = False,
     zoneout: Sequence[float] = (),
     recurrent_dropout: float = 0.0,
+    scan_fn: Callable[..., tuple[Tensor, State]] = scan,
 ) -> tuple[Tensor, State]:
     """Run ``len(weights)`` layers of ``cell``, each in one or two directions.
 
@@ -42,6 +43,7 @@ def run_stack(
         training: whether the random regularisers are active.
         zoneout: zoneout probability per state tensor (empty for none).
         recurrent_dropout: variational dropout probability on ``h`` entering ``W_hh``.
+        scan_fn: the time loop, :func:`~rnnx.recurrence.scan` or a fused one with its signature.
 
     Returns:
         ``(out, final)``: ``out`` is ``(N, D*P)``, the last layer's outputs with the forward
@@ -58,7 +60,7 @@ def run_stack(
             index = layer * num_directions + direction
             mask = recurrent_dropout_mask(recurrent_dropout, batch, sizes[0], x, training=training)
             keep = zoneout_masks(zoneout, rows, sizes, x, training=training) if zoneout else None
-            out, final = scan(
+            out, final = scan_fn(
                 cell,
                 cell.project_input(x, w),
                 batch_sizes,

@@ -1,0 +1,168 @@
+"""The fused recurrence as one autograd node: a drop-in for :func:`rnnx.recurrence.scan`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, IndRNNStep, LSTMStep, State
+from rnnx.fused.build import load_extension
+from rnnx.recurrence.regularize import Zoneout
+
+# Kinds of the C++ kernel (enum Kind in csrc/fused_rnn.cpp).
+LSTM, GRU, RNN_TANH, RNN_RELU, INDRNN_RELU, INDRNN_TANH = range(6)
+
+
+def fused_kind(cell: CellStep) -> int | None:
+    """The kernel kind that computes ``cell``, or ``None``. Only rnnx's own cells (not
+    subclasses, which may change the step) are fused."""
+    kind = type(cell)
+    if kind is LSTMStep:
+        return LSTM
+    if kind is GRUStep:
+        return GRU
+    if kind is ElmanStep:
+        return RNN_TANH if cell.nonlinearity == "tanh" else RNN_RELU  # type: ignore[attr-defined]
+    if kind is IndRNNStep:
+        return INDRNN_TANH if cell.nonlinearity == "tanh" else INDRNN_RELU  # type: ignore[attr-defined]
+    return None
+
+
+# Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (benchmarks/,
+# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN.
+_FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
+
+
+def prefers_fused(cell: CellStep, device: torch.device) -> bool:
+    """Whether ``backend="auto"`` should take the fused kernel even where native can run."""
+    return device.type == "cpu" and fused_kind(cell) in _FASTER_THAN_NATIVE_ON_CPU
+
+
+def fused_unsupported(cell: CellStep, *, proj_size: int, dtype: torch.dtype, device: torch.device) -> str | None:
+    """Why the fused kernel cannot run this configuration, or ``None`` when it can."""
+    if fused_kind(cell) is None:
+        return f"{type(cell).__name__} has no fused kernel"
+    if proj_size:
+        return "proj_size has no fused kernel"
+    if device.type != "cpu":
+        return f"the fused kernels run on CPU; got device {device}"
+    if dtype not in (torch.float32, torch.float64):
+        return f"the fused kernels run float32 and float64; got {dtype}"
+    return None
+
+
+class _FusedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        meta: tuple[int, bool, bool, bool, tuple[int, ...], float, float],
+        gi: Tensor,
+        h0: Tensor,
+        c0: Tensor | None,
+        w_hh: Tensor,
+        b_hh: Tensor | None,
+        ln_hh_w: Tensor | None,
+        ln_hh_b: Tensor | None,
+        ln_c_w: Tensor | None,
+        ln_c_b: Tensor | None,
+        peep: Tensor | None,
+        mask: Tensor | None,
+        keep_h: Tensor | None,
+        keep_c: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        kind, reverse, layer_norm, peephole, sizes, p_h, p_c = meta
+        ext = load_extension()
+        assert ext is not None
+        results = ext.forward(
+            kind, reverse, layer_norm, peephole, gi, list(sizes), h0, c0, w_hh, b_hh,
+            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, keep_h, keep_c, p_h, p_c,
+        )  # fmt: skip
+        out, h, c, *saved = results
+        ctx.meta = meta
+        ctx.has = (c0 is not None, b_hh is not None)
+        ctx.save_for_backward(*saved, w_hh, ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c)
+        return out, h, c
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, d_out: Tensor | None, d_h: Tensor | None, d_c: Tensor | None) -> tuple[Any, ...]:
+        kind, reverse, layer_norm, peephole, sizes, p_h, p_c = ctx.meta
+        has_c, has_b_hh = ctx.has
+        *saved, w_hh, ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c = ctx.saved_tensors
+        h_in = saved[0]
+        d_out = torch.zeros_like(h_in) if d_out is None else d_out
+        d_h = torch.zeros(h_in.shape[1:], dtype=h_in.dtype).expand(sizes[0] if sizes else 0, -1) if d_h is None else d_h
+        d_c = None if not has_c else (torch.zeros_like(d_h) if d_c is None else d_c)
+        ext = load_extension()
+        assert ext is not None
+        d_gi, dh0, dc0, d_w, _, d_gh, d_cell, d_peep = ext.backward(
+            kind, reverse, layer_norm, peephole, list(sizes), d_out, d_h.contiguous(), d_c, saved, w_hh,
+            ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c, p_h, p_c,
+        )  # fmt: skip
+        xhat = saved[3]  # the layer-normalised recurrent product, when layer_norm
+        c_hat = saved[8]
+        return (
+            None,
+            d_gi,
+            dh0,
+            dc0 if has_c else None,
+            d_w,
+            d_gh.sum(0) if has_b_hh else None,
+            (d_gh * xhat).sum(0) if ln_hh_w is not None else None,
+            d_gh.sum(0) if ln_hh_w is not None else None,
+            (d_cell * c_hat).sum(0) if ln_c_w is not None else None,
+            d_cell.sum(0) if ln_c_w is not None else None,
+            d_peep if peep is not None else None,
+            None,
+            None,
+            None,
+        )
+
+
+def _zoneout_argument(z: Zoneout, like: Tensor) -> tuple[Tensor | None, float]:
+    if isinstance(z, Tensor):
+        return z.to(like.dtype), 0.0
+    return None, float(z or 0.0)
+
+
+def fused_scan(
+    cell: CellStep,
+    gi: Tensor,
+    batch_sizes: Sequence[int],
+    state0: State,
+    w: DirectionWeights,
+    *,
+    reverse: bool = False,
+    zoneout: Sequence[Zoneout] | None = None,
+) -> tuple[Tensor, State]:
+    """:func:`rnnx.recurrence.scan` for the cells of :func:`fused_kind`, as one fused C++
+    loop and one autograd node (first-order gradients)."""
+    kind = fused_kind(cell)
+    assert kind is not None
+    zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)
+    keep_h, p_h = _zoneout_argument(zoneout[0], gi)
+    keep_c, p_c = _zoneout_argument(zoneout[1], gi) if len(zoneout) > 1 else (None, 0.0)
+    layer_norm = bool(getattr(cell, "layer_norm", False))
+    peephole = bool(getattr(cell, "peephole", False))
+    meta = (kind, reverse, layer_norm, peephole, tuple(batch_sizes), p_h, p_c)
+    out, h, c = _FusedScan.apply(  # type: ignore[no-untyped-call]
+        meta,
+        gi,
+        state0[0],
+        state0[1] if kind == LSTM else None,
+        w.weight_hh,
+        w.get("bias_hh") if kind == GRU else None,
+        w.get("ln_hh_weight"),
+        w.get("ln_hh_bias"),
+        w.get("ln_cell_weight"),
+        w.get("ln_cell_bias"),
+        w.get("weight_peephole") if peephole else None,
+        w.hidden_mask,
+        keep_h,
+        keep_c,
+    )
+    return out, ((h, c) if kind == LSTM else (h,))
