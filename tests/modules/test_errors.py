@@ -38,7 +38,7 @@ def state_for(cls: type, *shape: int, dtype: torch.dtype = torch.float32) -> Any
         (
             {"backend": "cuda"},
             ValueError,
-            r"backend must be one of \('auto', 'reference', 'native'\); got 'cuda'",
+            r"backend must be one of \('auto', 'reference', 'native', 'fused'\); got 'cuda'",
         ),
     ],
 )

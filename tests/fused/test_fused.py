@@ -1,0 +1,186 @@
+"""The fused CPU path agrees with the readable reference path: every variant, every layer
+option, outputs, states and all gradients; the same masks for the same seed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_sequence
+
+import rnnx
+from tests.cells.test_variants import VARIANT_IDS, VARIANTS
+from tests.conftest import flat, scalar_loss
+
+pytestmark = pytest.mark.skipif(rnnx.fused.unavailable_reason() is not None, reason="no C++ compiler")
+
+
+def run(module: torch.nn.Module, backend: str, make_input: Any, seed: int = 0) -> list[torch.Tensor]:
+    module.backend = backend
+    x = make_input()
+    torch.manual_seed(seed)
+    outputs = flat(module(x))
+    leaves = [t for t in flat(x) if t.requires_grad] if isinstance(x, torch.Tensor) else []
+    grads = torch.autograd.grad(scalar_loss(outputs), [*leaves, *module.parameters()], allow_unused=True)
+    return [o.detach() for o in outputs] + [g if g is not None else torch.zeros(()) for g in grads]
+
+
+def compare(module: torch.nn.Module, make_input: Any, dtype: torch.dtype, seed: int = 0) -> None:
+    reference = run(module, "reference", make_input, seed)
+    fused = run(module, "fused", make_input, seed)
+    for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
+        if dtype == torch.float64:
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m, k=k: f"tensor {k}: {m}")
+        else:  # float32: within float32 rounding of the tensor's own scale
+            scale = b.abs().max().item() or 1.0
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=5e-5 * scale, msg=lambda m, k=k: f"tensor {k}: {m}")
+
+
+def make(variant: tuple[Any, ...], dtype: torch.dtype, **layer: Any) -> Any:
+    _, cls, options, _, _ = variant
+    torch.manual_seed(0)
+    module = cls(4, 6, **options, **layer).to(dtype)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.startswith("ln_"):
+                p.add_(0.3 * torch.randn_like(p))
+    return module
+
+
+FUSABLE = [v for v in VARIANTS if "proj_size" not in v[2]]
+FUSABLE_IDS = [i for v, i in zip(VARIANTS, VARIANT_IDS, strict=True) if "proj_size" not in v[2]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("form", ["batched", "batch_first", "unbatched", "packed"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("variant", FUSABLE, ids=FUSABLE_IDS)
+def test_fused_equals_reference(variant: tuple[Any, ...], mode: str, form: str, dtype: torch.dtype) -> None:
+    module = make(variant, dtype, num_layers=2, bidirectional=True, batch_first=form == "batch_first")
+    module.train(mode == "train")
+
+    def make_input() -> Any:
+        g = torch.Generator().manual_seed(3)
+        if form == "packed":
+            return pack_sequence(
+                [torch.randn(n, 4, generator=g, dtype=dtype) for n in (5, 2, 7, 3)], enforce_sorted=False
+            )
+        shape = {"batched": (7, 3, 4), "batch_first": (3, 7, 4), "unbatched": (7, 4)}[form]
+        return torch.randn(shape, generator=g, dtype=dtype).requires_grad_()
+
+    compare(module, make_input, dtype, seed=5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(
+    "cls",
+    [rnnx.LSTM, rnnx.GRU, rnnx.RNN, rnnx.IndRNN],
+    ids=["lstm", "gru", "rnn", "indrnn"],
+)
+def test_fused_training_regularisers_equal_reference(cls: type, dtype: torch.dtype) -> None:
+    """Zoneout, recurrent dropout, weight drop and dropout draw the same masks on both paths."""
+    torch.manual_seed(0)
+    extra = {"layer_norm": True, "peephole": True} if cls is rnnx.LSTM else {}
+    module = cls(4, 6, 3, bidirectional=True, zoneout=0.2, recurrent_dropout=0.3, weight_drop=0.2, dropout=0.3, **extra)
+    module = module.to(dtype).train()
+
+    def make_input() -> torch.Tensor:
+        return torch.randn(9, 2, 4, generator=torch.Generator().manual_seed(1), dtype=dtype).requires_grad_()
+
+    compare(module, make_input, dtype, seed=9)
+
+
+def test_fused_with_initial_state_gradients() -> None:
+    torch.manual_seed(0)
+    layer = rnnx.LSTM(3, 5, 2, layer_norm=True, bidirectional=True).double()
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 2, 5, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(4, 2, 5, dtype=torch.float64, requires_grad=True)
+    results = []
+    for backend in ("reference", "fused"):
+        layer.backend = backend
+        out, (h, c) = layer(x, (h0, c0))
+        results.append(torch.autograd.grad(scalar_loss([out, h, c]), [x, h0, c0, *layer.parameters()]))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: rnnx.LSTM(3, 4, 2, layer_norm=True, peephole=True, bidirectional=True),
+        lambda: rnnx.GRU(3, 4, 2, layer_norm=True, zoneout=0.3, bidirectional=True).eval(),
+        lambda: rnnx.RNN(3, 4, nonlinearity="relu", layer_norm=True),
+        lambda: rnnx.IndRNN(3, 4, 2, nonlinearity="tanh", recurrent_dropout=0.2),
+    ],
+    ids=["lstm", "gru", "rnn", "indrnn"],
+)
+def test_gradcheck_fused(build: Any) -> None:
+    module = build().double()
+    module.backend = "fused"
+    names = [n for n, _ in module.named_parameters()]
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+
+    def fn(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        torch.manual_seed(2)
+        out, state = torch.func.functional_call(module, dict(zip(names, weights, strict=True)), (x,))
+        return (out, *(state if isinstance(state, tuple) else (state,)))
+
+    weights = [p.detach().clone().requires_grad_() for p in module.parameters()]
+    assert torch.autograd.gradcheck(fn, (x, *weights), fast_mode=True)
+
+
+def test_auto_chooses_fused_where_it_is_faster() -> None:
+    x = torch.randn(5, 2, 3)
+    assert rnnx.GRU(3, 4)._resolve(x) == "fused"
+    assert rnnx.RNN(3, 4, nonlinearity="relu")._resolve(x) == "fused"
+    assert rnnx.LSTM(3, 4, layer_norm=True)._resolve(x) == "fused"
+    assert rnnx.IndRNN(3, 4)._resolve(x) == "fused"
+    assert rnnx.LSTM(3, 4)._resolve(x) == "native", "plain LSTM stays on oneDNN"
+    assert rnnx.LSTM(3, 4, proj_size=2, zoneout=0.1)._resolve(x) == "reference"
+
+
+def test_fused_refuses_what_it_cannot_run() -> None:
+    with pytest.raises(
+        ValueError, match=r"LSTM: backend='fused' cannot run this configuration: proj_size has no fused kernel"
+    ):
+        rnnx.LSTM(3, 4, proj_size=2, backend="fused")(torch.randn(5, 2, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"GRUCell: backend='fused' cannot run this configuration: the fused kernels run whole sequences",
+    ):
+        rnnx.GRUCell(3, 4, backend="fused")(torch.randn(2, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"backend='fused' cannot run this configuration: the fused kernels run float32 and float64; got torch.bfloat16",
+    ):
+        rnnx.GRU(3, 4, backend="fused").to(torch.bfloat16)(torch.randn(5, 2, 3, dtype=torch.bfloat16))
+
+
+def test_without_a_compiler_falls_back_with_one_warning() -> None:
+    code = """
+import warnings, torch, rnnx
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    torch.manual_seed(0)
+    layer = rnnx.LSTM(3, 4, layer_norm=True, backend="fused")
+    x = torch.randn(5, 2, 3)
+    fused = layer(x)[0]
+    layer(x)
+    rnnx.GRU(3, 4)(x)
+layer.backend = "reference"
+assert torch.equal(fused, layer(x)[0])
+messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+assert len(messages) == 1, messages
+print(messages[0])
+"""
+    env = dict(os.environ, RNNX_DISABLE_FUSED="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert (
+        "fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in result.stdout
+    )
+    assert "run on the reference path instead" in result.stdout
