@@ -1,4 +1,4 @@
-"""The benchmark script runs end to end and its ratios are relative to torch.nn."""
+"""`rnnx bench` and the benchmark script run end to end; ratios are to each group's baseline."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from rnnx import benchmark
+from rnnx.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_table_ratios_are_relative_to_torch() -> None:
+def test_table_ratios_are_relative_to_the_group_baseline() -> None:
     timings = benchmark.run(["gru"], [(3, 2, 4, 5)], repeats=1)
     assert [t.implementation for t in timings] == ["torch.nn", "rnnx auto", "rnnx reference"]
     table = benchmark.format_table(timings)
-    torch_row = next(line for line in table.splitlines() if "torch.nn" in line and "gru" in line)
-    assert torch_row.count("| 1.00 |") == 2
+    baseline_row = next(line for line in table.splitlines() if "| torch.nn |" in line)
+    assert baseline_row.count("| 1.00 |") == 2
 
 
 def test_dispatch_overhead_times_both() -> None:
@@ -27,23 +28,22 @@ def test_dispatch_overhead_times_both() -> None:
     assert 0 < ours < 1
 
 
-def test_unknown_mode() -> None:
-    with pytest.raises(ValueError, match=r"benchmark: mode must be one of \('lstm', 'gru', 'rnn'\); got 'cnn'"):
+def test_unknown_group() -> None:
+    with pytest.raises(ValueError, match=r"benchmark: group must be one of .*; got 'cnn'"):
         benchmark.run(["cnn"], [(3, 2, 4, 5)], repeats=1)
+
+
+def test_rnnx_bench_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--suite", "variants", "--shapes", "4,2,3,5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("LayerNorm-LSTM fused", "LayerNorm-LSTM eager loop", "LSTM zoneout=0.1 fused", "torch.nn.LSTM"):
+        assert f"| lstm variants | 4, 2, 3, 5 | {name} |" in out
+    assert out.count("| gru | 4, 2, 3, 5 |") == 3
 
 
 def test_script_end_to_end() -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "core.py"),
-            "--modes",
-            "lstm,rnn",
-            "--shapes",
-            "4,2,3,5",
-            "--repeats",
-            "1",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / "core.py"), "--shapes", "4,2,3,5", "--repeats", "1"],
         capture_output=True,
         text=True,
         check=True,
@@ -53,11 +53,16 @@ def test_script_end_to_end() -> None:
     assert "| lstm | " in result.stdout.split("Per-call dispatch")[1]
 
 
-def test_script_rejects_bad_shape() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "core.py"), "--shapes", "4,2,3"],
-        capture_output=True,
-        text=True,
-    )
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "--shapes", "4,2,3"], "expected four positive integers T,B,I,H; got '4,2,3'"),
+        (["bench", "--repeats", "0"], "expected a positive integer; got '0'"),
+        (["bench", "--suite", "fast"], "invalid choice: 'fast'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "rnnx.cli", *args], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "expected four positive integers T,B,I,H; got '4,2,3'" in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]

@@ -1,7 +1,8 @@
 """Timing rnnx against torch.nn in one process, with ratios to a baseline of the same run.
 
-Machines are shared and noisy, so only ratios measured in one run are compared: every
-implementation is timed in interleaved rounds after warm-up, and each keeps its minimum.
+Machines are shared and noisy, so only ratios measured in one run are compared: the
+implementations of a group are timed in interleaved rounds after warm-up, and each keeps
+its minimum. Run it as ``rnnx bench`` (see :mod:`rnnx.cli`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,42 @@ from torch import nn
 
 import rnnx
 
-SHAPES: tuple[tuple[int, int, int, int], ...] = ((100, 32, 64, 128), (500, 8, 32, 64), (100, 64, 256, 256))
+Shape = tuple[int, int, int, int]
+SHAPES: tuple[Shape, ...] = ((100, 32, 64, 128), (500, 8, 32, 64), (100, 64, 256, 256))
 """``(T, B, I, H)`` shapes timed by default."""
 
-MODES: dict[str, tuple[type[nn.Module], type[rnnx.RecurrentLayer]]] = {
-    "lstm": (nn.LSTM, rnnx.LSTM),
-    "gru": (nn.GRU, rnnx.GRU),
-    "rnn": (nn.RNN, rnnx.RNN),
+
+@dataclass(frozen=True)
+class Case:
+    """One implementation in a group; the group's first case is its baseline (ratio 1.00)."""
+
+    name: str
+    build: Callable[[int, int], nn.Module]  # (input_size, hidden_size) -> module in training mode
+
+
+def _core(torch_cls: Callable[..., nn.Module], rnnx_cls: Callable[..., nn.Module]) -> list[Case]:
+    return [
+        Case("torch.nn", lambda i, h: torch_cls(i, h)),
+        Case("rnnx auto", lambda i, h: rnnx_cls(i, h)),
+        Case("rnnx reference", lambda i, h: rnnx_cls(i, h, backend="reference")),
+    ]
+
+
+GROUPS: dict[str, list[Case]] = {
+    "lstm": _core(nn.LSTM, rnnx.LSTM),
+    "gru": _core(nn.GRU, rnnx.GRU),
+    "rnn": _core(nn.RNN, rnnx.RNN),
+    "lstm variants": [
+        Case("torch.nn.LSTM", lambda i, h: nn.LSTM(i, h)),
+        Case("LayerNorm-LSTM fused", lambda i, h: rnnx.LSTM(i, h, layer_norm=True, backend="fused")),
+        Case("LayerNorm-LSTM eager loop", lambda i, h: rnnx.LSTM(i, h, layer_norm=True, backend="reference")),
+        Case("LSTM zoneout=0.1 fused", lambda i, h: rnnx.LSTM(i, h, zoneout=0.1, backend="fused")),
+        Case("LSTM recurrent_dropout=0.1 fused", lambda i, h: rnnx.LSTM(i, h, recurrent_dropout=0.1, backend="fused")),
+    ],
+}
+SUITES: dict[str, tuple[str, ...]] = {
+    "core": ("lstm", "gru", "rnn"),
+    "variants": ("lstm variants", "gru", "rnn"),
 }
 
 
@@ -30,7 +60,7 @@ class Timing:
     """Best time per call of one implementation on one shape, in seconds."""
 
     mode: str
-    shape: tuple[int, int, int, int]
+    shape: Shape
     implementation: str
     forward: float
     forward_backward: float
@@ -60,17 +90,12 @@ def best_time(fn: Callable[[], None], *, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def time_shape(mode: str, shape: tuple[int, int, int, int], *, repeats: int, warmup: int = 2) -> list[Timing]:
-    """Time torch.nn, rnnx ``auto`` and rnnx ``reference`` on one shape, interleaved."""
+def time_group(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> list[Timing]:
+    """Time every case of ``group`` on one shape, interleaved."""
     steps, batch, features, hidden = shape
-    torch_cls, rnnx_cls = MODES[mode]
+    cases = GROUPS[group]
     torch.manual_seed(0)
-    baseline = torch_cls(features, hidden)
-    modules = {
-        "torch.nn": baseline,
-        "rnnx auto": rnnx_cls.from_torch(baseline, backend="auto"),
-        "rnnx reference": rnnx_cls.from_torch(baseline, backend="reference"),
-    }
+    modules = {case.name: case.build(features, hidden) for case in cases}
     x = torch.randn(steps, batch, features, requires_grad=True)
     jobs = {
         (name, kind): make(module, x)
@@ -84,16 +109,21 @@ def time_shape(mode: str, shape: tuple[int, int, int, int], *, repeats: int, war
     for _ in range(repeats):
         for key, fn in jobs.items():
             best[key] = min(best[key], best_time(fn, calls=1))
-    return [Timing(mode, shape, name, best[(name, "forward")], best[(name, "forward_backward")]) for name in modules]
+    return [Timing(group, shape, n, best[(n, "forward")], best[(n, "forward_backward")]) for n in modules]
+
+
+def time_shape(mode: str, shape: Shape, *, repeats: int, warmup: int = 2) -> list[Timing]:
+    """Time torch.nn, rnnx ``auto`` and rnnx ``reference`` for ``mode`` (lstm, gru, rnn)."""
+    return time_group(mode, shape, repeats=repeats, warmup=warmup)
 
 
 def dispatch_overhead(mode: str, *, calls: int = 2000, repeats: int = 5) -> tuple[float, float]:
     """Seconds per forward call of torch.nn and of rnnx ``auto`` on a layer so small
     (``T=2, B=1, I=4, H=8``) that the Python around the kernel dominates."""
-    torch_cls, rnnx_cls = MODES[mode]
+    baseline_case, auto_case = GROUPS[mode][:2]
     torch.manual_seed(0)
-    baseline = torch_cls(4, 8)
-    ours = rnnx_cls.from_torch(baseline)
+    baseline = baseline_case.build(4, 8)
+    ours = auto_case.build(4, 8)
     x = torch.randn(2, 1, 4)
     jobs = [_forward(baseline, x), _forward(ours, x)]
     for fn in jobs:
@@ -105,11 +135,13 @@ def dispatch_overhead(mode: str, *, calls: int = 2000, repeats: int = 5) -> tupl
     return best[0], best[1]
 
 
-def format_table(timings: Sequence[Timing], *, baseline: str = "torch.nn") -> str:
-    """A Markdown table of milliseconds with ratios to ``baseline`` of the same shape."""
-    base = {(t.mode, t.shape): t for t in timings if t.implementation == baseline}
+def format_table(timings: Sequence[Timing]) -> str:
+    """A Markdown table of milliseconds with ratios to each group's baseline on the same shape."""
+    base: dict[tuple[str, Shape], Timing] = {}
+    for t in timings:
+        base.setdefault((t.mode, t.shape), t)  # the first timing of a group is its baseline
     lines = [
-        "| mode | T, B, I, H | implementation | forward ms | ratio | forward+backward ms | ratio |",
+        "| group | T, B, I, H | implementation | forward ms | ratio | forward+backward ms | ratio |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for t in timings:
@@ -123,23 +155,28 @@ def format_table(timings: Sequence[Timing], *, baseline: str = "torch.nn") -> st
 
 
 def run(
-    modes: Sequence[str] = tuple(MODES),
-    shapes: Sequence[tuple[int, int, int, int]] = SHAPES,
+    groups: Sequence[str] = SUITES["core"],
+    shapes: Sequence[Shape] = SHAPES,
     *,
     repeats: int = 10,
     echo: Callable[[str], None] | None = None,
 ) -> list[Timing]:
-    """Time every mode on every shape; ``echo`` receives one line per finished shape."""
+    """Time every group on every shape; ``echo`` receives one line per finished shape.
+
+    Raises:
+        ValueError: an unknown group.
+    """
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"benchmark: group must be one of {tuple(GROUPS)}; got {unknown[0]!r}")
     timings: list[Timing] = []
-    for mode in modes:
-        if mode not in MODES:
-            raise ValueError(f"benchmark: mode must be one of {tuple(MODES)}; got {mode!r}")
+    for group in groups:
         for shape in shapes:
-            row = time_shape(mode, shape, repeats=repeats)
+            row = time_group(group, shape, repeats=repeats)
             timings += row
             if echo is not None:
                 echo(
-                    f"{mode} {shape}: "
+                    f"{group} {shape}: "
                     + ", ".join(f"{t.implementation} {t.forward_backward * 1e3:.1f} ms" for t in row)
                 )
     return timings

@@ -205,13 +205,10 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
             k = layer * 2 + direction
             mask = None
             if p_rd:
-                mask = torch.empty(batch, sizes[0], dtype=torch.float64).bernoulli_(1 - p_rd) / (1 - p_rd)
+                mask = (torch.rand(batch, sizes[0]) >= p_rd).double() / (1 - p_rd)
             zoneout: tuple[Any, ...] = ()
             if p_zo:
-                zoneout = tuple(
-                    torch.empty(steps * batch, s, dtype=torch.float64).bernoulli_(p_zo).view(steps, batch, s)
-                    for s in sizes
-                )
+                zoneout = tuple((torch.rand(steps * batch, s) < p_zo).double().view(steps, batch, s) for s in sizes)
             state0 = tuple(torch.zeros(batch, s, dtype=torch.float64) for s in sizes)
             o, _ = plain.run_direction(
                 step, h, state0, params[k], dict(opts, mask=mask), reverse=direction == 1, zoneout=zoneout
