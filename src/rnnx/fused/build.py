@@ -37,7 +37,8 @@ def _flags() -> tuple[str, list[str]]:
     capability = torch.backends.cpu.get_cpu_capability()
     # -fno-math-errno and -fno-trapping-math let GCC vectorise the elementwise loops; unlike
     # -ffast-math they change no IEEE result for finite inputs.
-    return capability, ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", *_ISA_FLAGS.get(capability, [])]
+    flags = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", *_ISA_FLAGS.get(capability, [])]
+    return capability, flags
 
 
 def load_extension() -> ModuleType | None:
@@ -55,7 +56,7 @@ def load_extension() -> ModuleType | None:
         try:
             from torch.utils.cpp_extension import load
 
-            _module = load(name, [str(SOURCE)], extra_cflags=flags, verbose=False)
+            _module = load(name, [str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
         except Exception as exc:  # no compiler, missing headers, ...: fall back, never crash
             _error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}"
         return _module

@@ -10,7 +10,9 @@
 // sequences keep their final state and sequences that have not started keep their h0.
 
 #include <torch/extension.h>
+#include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -233,6 +235,9 @@ struct Options {
 
 int64_t gates_of(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; }
 
+// Rows per parallel task: enough gate elements that splitting beats the cost of a fork.
+int64_t rows_per_task(int64_t gate_width) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(gate_width, 1)); }
+
 const void* ptr_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr() : nullptr; }
 
 template <typename T>
@@ -261,7 +266,6 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   auto c_hat = torch::empty({lstm && o.layer_norm ? N : 0, H}, opts);
   auto c_rstd = torch::empty({lstm && o.layer_norm ? N : 0}, opts);
   auto gh_n = torch::empty({gru ? N : 0, H}, opts);  // GRU: W_hn h + b_hn (after LN), used by r
-  std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
 
   const T* gi_p = gi.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
@@ -302,7 +306,10 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
     } else {
       gemm<T>(true, b, GH, H, hin, w, T(0), hh_t);
     }
-    for (int64_t r = 0; r < b; ++r) {
+    // Rows of a step are independent: split them over threads when there is enough work.
+    at::parallel_for(0, b, rows_per_task(GH), [&](int64_t r0, int64_t r1) {
+    std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
+    for (int64_t r = r0; r < r1; ++r) {
       const int64_t row = off + r;
       T* hr = hh_t + r * GH;  // raw recurrent product of this row
       const T* g_in = gi_p + row * GH;
@@ -364,6 +371,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         }
       }
     }
+    });
   }
   return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n};
 }
@@ -398,7 +406,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   auto d_peep = torch::zeros({lstm && o.peephole ? 3 : 0, H}, opts);
   auto dh = d_hn.clone();
   auto dc = lstm ? d_cn.clone() : torch::empty({0}, opts);
-  std::vector<T> dhc(H), dcc(H), dx(GH), dhin(static_cast<size_t>(B) * H);
+  std::vector<T> dhin(static_cast<size_t>(B) * H);
 
   const T* w = w_hh.data_ptr<T>();
   const T* lnw = static_cast<const T*>(ptr_or_null(ln_hh_w));
@@ -424,7 +432,10 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   for (int64_t s = steps - 1; s >= 0; --s) {
     const int64_t t = o.reverse ? steps - 1 - s : s;
     const int64_t b = sizes[t], off = offsets[t];
-    for (int64_t r = 0; r < b; ++r) {
+    // Rows are independent except for the peephole gradient, which they all accumulate.
+    at::parallel_for(0, b, o.peephole ? b : rows_per_task(GH), [&](int64_t r0, int64_t r1) {
+    std::vector<T> dhc(H), dcc(H), dx(GH);
+    for (int64_t r = r0; r < r1; ++r) {
       const int64_t row = off + r;
       const T* hold = hprev_p + row * H;
       T* dg = dgi_p + row * GH;
@@ -478,6 +489,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         std::memcpy(dr, d_pre, sizeof(T) * GH);
       }
     }
+    });
     // dh_in = d_raw @ W_hh (or u * d_raw for IndRNN), then through the recurrent dropout mask.
     T* dhin_t = dhin.data();
     if (ind) {
