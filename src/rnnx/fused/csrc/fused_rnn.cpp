@@ -256,9 +256,12 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   auto h = h0.clone();
   auto c = lstm ? c0.clone() : torch::empty({0}, opts);
   auto h_in = torch::empty({N, H}, opts);      // h entering W_hh (after recurrent dropout)
-  auto h_prev = torch::empty({N, H}, opts);    // state before the step (GRU, zoneout)
+  // Whole-sequence buffers only for what the backward pass reads; else one step's scratch
+  // (first-touching buffers of N rows costs milliseconds at large sizes).
+  const bool keep_hprev = gru, keep_hh = o.layer_norm;
+  auto h_prev = torch::empty({keep_hprev ? N : B, H}, opts);  // state before the step
   auto acts = torch::empty({N, lstm || gru ? GH : H}, opts);  // gate activations / candidate h
-  auto hh = torch::empty({N, GH}, opts);       // W_hh h (GRU: + b_hh), or its layer norm xhat
+  auto hh = torch::empty({keep_hh ? N : B, GH}, opts);  // W_hh h, or its layer-norm xhat
   auto hh_rstd = torch::empty({o.layer_norm ? N : 0}, opts);
   auto c_prev = torch::empty({lstm ? N : 0, H}, opts);
   auto c_cand = torch::empty({lstm ? N : 0, H}, opts);
@@ -296,10 +299,10 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
     for (int64_t r = 0; r < b; ++r)
       for (int64_t j = 0; j < H; ++j) {
         const T v = h_p[r * H + j];
-        hprev_p[(off + r) * H + j] = v;
+        hprev_p[((keep_hprev ? off : 0) + r) * H + j] = v;
         hin[r * H + j] = mk ? v * mk[r * H + j] : v;
       }
-    T* hh_t = hh_p + off * GH;
+    T* hh_t = hh_p + (keep_hh ? off : 0) * GH;
     if (ind) {
       for (int64_t r = 0; r < b; ++r)
         for (int64_t j = 0; j < H; ++j) hh_t[r * H + j] = w[j] * hin[r * H + j];
@@ -327,7 +330,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
       if (!gru)  // LSTM / Elman / IndRNN: the pre-activation is gi + recurrent part
         for (int64_t j = 0; j < GH; ++j) raw[j] += g_in[j];
       T* a = act_p + row * (lstm || gru ? GH : H);
-      const T* hold = hprev_p + row * H;
+      const T* hold = hprev_p + (keep_hprev ? row : r) * H;
       if (lstm) {
         T* cp = c_prev.data_ptr<T>() + row * H;
         T* cc = c_cand.data_ptr<T>() + row * H;
