@@ -135,13 +135,20 @@ def test_gradcheck_fused(build: Any) -> None:
 
 
 def test_auto_chooses_fused_where_it_is_faster() -> None:
-    x = torch.randn(5, 2, 3)
-    assert rnnx.GRU(3, 4)._resolve(x) == "fused"
-    assert rnnx.RNN(3, 4, nonlinearity="relu")._resolve(x) == "fused"
-    assert rnnx.LSTM(3, 4, layer_norm=True)._resolve(x) == "fused"
-    assert rnnx.IndRNN(3, 4)._resolve(x) == "fused"
-    assert rnnx.LSTM(3, 4)._resolve(x) == "native", "plain LSTM stays on oneDNN"
-    assert rnnx.LSTM(3, 4, proj_size=2, zoneout=0.1)._resolve(x) == "reference"
+    from rnnx.modules.inputs import read_input
+
+    def resolve(layer: Any, x: Any) -> str:
+        return layer._resolve(read_input("test", x, input_size=3, batch_first=False))
+
+    x = torch.randn(8, 2, 3)
+    assert resolve(rnnx.GRU(3, 4), x) == "fused"
+    assert resolve(rnnx.RNN(3, 4, nonlinearity="relu"), x) == "fused"
+    assert resolve(rnnx.GRU(3, 4), x[:7]) == "native", "short sequences: the native loop's setup is cheaper"
+    assert resolve(rnnx.GRU(3, 4), pack_sequence([torch.randn(9, 3), torch.randn(2, 3)])) == "fused"
+    assert resolve(rnnx.LSTM(3, 4, layer_norm=True), x[:2]) == "fused", "variants have no native kernel"
+    assert resolve(rnnx.IndRNN(3, 4), x) == "fused"
+    assert resolve(rnnx.LSTM(3, 4), x) == "native", "plain LSTM stays on oneDNN"
+    assert resolve(rnnx.LSTM(3, 4, proj_size=2, zoneout=0.1), x) == "reference"
 
 
 def test_fused_refuses_what_it_cannot_run() -> None:

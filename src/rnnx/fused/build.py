@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -53,12 +54,17 @@ def load_extension() -> ModuleType | None:
         capability, flags = _flags()
         digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
         name = f"rnnx_fused_{capability.lower()}_{digest}"
+        path = os.environ.get("PATH", "")
+        # The ninja that rnnx depends on lives beside this interpreter, on PATH or not.
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
         try:
             from torch.utils.cpp_extension import load
 
             _module = load(name, [str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
         except Exception as exc:  # no compiler, missing headers, ...: fall back, never crash
             _error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}"
+        finally:
+            os.environ["PATH"] = path
         return _module
 
 

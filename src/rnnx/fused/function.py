@@ -32,14 +32,16 @@ def fused_kind(cell: CellStep) -> int | None:
     return None
 
 
-# Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (benchmarks/,
-# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN.
+# Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (`rnnx bench`,
+# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN. The fused
+# call costs about 40 us more to set up, so below this many steps the native loop wins.
 _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
+MIN_STEPS_FOR_FUSED = 8
 
 
-def prefers_fused(cell: CellStep, device: torch.device) -> bool:
+def prefers_fused(cell: CellStep, device: torch.device, steps: int) -> bool:
     """Whether ``backend="auto"`` should take the fused kernel even where native can run."""
-    return device.type == "cpu" and fused_kind(cell) in _FASTER_THAN_NATIVE_ON_CPU
+    return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and fused_kind(cell) in _FASTER_THAN_NATIVE_ON_CPU
 
 
 def fused_unsupported(cell: CellStep, *, proj_size: int, dtype: torch.dtype, device: torch.device) -> str | None:

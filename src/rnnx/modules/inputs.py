@@ -39,6 +39,12 @@ class SequenceBatch:
     def packed(self) -> bool:
         return self.batch_sizes is not None
 
+    def steps(self, batch_first: bool) -> int:
+        """Number of time steps ``T``."""
+        if self.batch_sizes is not None:
+            return int(self.batch_sizes.shape[0])
+        return int(self.data.shape[1 if batch_first else 0])
+
 
 def read_input(owner: str, input: object, *, input_size: int, batch_first: bool) -> SequenceBatch:
     """Check ``input`` and bring it to a :class:`SequenceBatch`.

@@ -307,7 +307,7 @@ class RecurrentLayer(TorchCompatible):
             what=f"the parameter {self._flat_weights_names[0]}",
         )
         state = self._initial_state(hx, seq, seq.data)
-        backend = self._resolve(seq.data)
+        backend = self._resolve(seq)
         weights = self._call_weights()
         if backend == "native":
             assert self.cell.native_mode is not None
@@ -333,10 +333,11 @@ class RecurrentLayer(TorchCompatible):
             output = output.squeeze(0 if self.batch_first else 1)
         return output, self._final_state(final, seq)
 
-    def _resolve(self, like: Tensor) -> str:
+    def _resolve(self, seq: SequenceBatch) -> str:
         """The backend for this call: native, fused or reference (see :mod:`rnnx.backends`)."""
+        like = seq.data
         native = self.native_unsupported()
-        prefer_fused = prefers_fused(self.cell, like.device)
+        prefer_fused = prefers_fused(self.cell, like.device, seq.steps(self.batch_first))
         fused: str | None = "not needed"
         if self.backend == "fused" or (self.backend == "auto" and (native or prefer_fused)):
             fused = fused_unsupported(self.cell, proj_size=self.proj_size, dtype=like.dtype, device=like.device)
