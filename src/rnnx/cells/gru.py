@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
-from rnnx.cells.norm import init_layer_norm, is_layer_norm_parameter, layer_norm, layer_norm_shapes
+from rnnx.cells.norm import (
+    init_layer_norm,
+    is_layer_norm_parameter,
+    layer_norm,
+    layer_norm_projection,
+    layer_norm_shapes,
+)
 
 
 class GRUStep(CellStep):
@@ -62,9 +68,7 @@ class GRUStep(CellStep):
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         if not self.layer_norm:
             return super().project_input(x, w)
-        gi = layer_norm(F.linear(x, w.weight_ih), w.get("ln_ih_weight"), w.get("ln_ih_bias"))
-        b = w.get("bias_ih")
-        return gi if b is None else gi + b
+        return layer_norm_projection(x, w, biases=("bias_ih",))  # b_hh stays inside the step
 
     def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
         (h,) = state

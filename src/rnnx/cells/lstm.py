@@ -17,7 +17,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
-from rnnx.cells.norm import init_layer_norm, is_layer_norm_parameter, layer_norm, layer_norm_shapes
+from rnnx.cells.norm import (
+    init_layer_norm,
+    is_layer_norm_parameter,
+    layer_norm,
+    layer_norm_projection,
+    layer_norm_shapes,
+)
 
 
 class LSTMStep(CellStep):
@@ -89,11 +95,7 @@ class LSTMStep(CellStep):
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         if not self.layer_norm:
             return super().project_input(x, w)
-        gi = layer_norm(F.linear(x, w.weight_ih), w.get("ln_ih_weight"), w.get("ln_ih_bias"))
-        for name in ("bias_ih", "bias_hh"):
-            b = w.get(name)
-            gi = gi if b is None else gi + b
-        return gi
+        return layer_norm_projection(x, w, biases=("bias_ih", "bias_hh"))
 
     def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
         h, c = state

@@ -3,8 +3,13 @@ Normalization", 2016)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from rnnx.cells.base import DirectionWeights
 
 LN_EPS = 1e-5
 
@@ -27,3 +32,12 @@ def is_layer_norm_parameter(kind: str) -> bool:
 def init_layer_norm(kind: str, t: Tensor) -> None:
     """Gains start at 1 and biases at 0."""
     t.data.fill_(1.0 if kind.endswith("_weight") else 0.0)
+
+
+def layer_norm_projection(x: Tensor, w: DirectionWeights, biases: tuple[str, ...]) -> Tensor:
+    """``LN_ih(W_ih x)`` plus the named biases, for many rows at once: ``(N, I) -> (N, G*H)``."""
+    gi = layer_norm(F.linear(x, w.weight_ih), w.get("ln_ih_weight"), w.get("ln_ih_bias"))
+    for name in biases:
+        b = w.get(name)
+        gi = gi if b is None else gi + b
+    return gi

@@ -24,11 +24,12 @@ from rnnx.backends import check_backend, native_cell, resolve_backend
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_features, unpack_state
+from rnnx.modules.variants import VariantOptions
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
 
 
-class RecurrentCell(TorchCompatible):
+class RecurrentCell(VariantOptions, TorchCompatible):
     """One step of any :class:`rnnx.cells.CellStep`, with its own parameters.
 
     The parameters are those of :meth:`CellStep.parameter_shapes` without a layer suffix:
@@ -94,39 +95,10 @@ class RecurrentCell(TorchCompatible):
         """Forget the recurrent dropout mask; the next training call draws a new one."""
         self._hidden_mask = None
 
-    def native_unsupported(self, *, training: bool | None = None) -> str | None:
-        """Why the native kernel cannot run this cell, or ``None``; in the module's current
-        mode unless ``training`` is given."""
-        training = self.training if training is None else training
-        reasons = [r for r in [self.cell.native_unsupported()] if r]
-        if any(self.zoneout):
-            reasons.append("zoneout has no native kernel")
-        if self.recurrent_dropout and training:
-            reasons.append("recurrent_dropout has no native kernel in training")
-        return "; ".join(reasons) or None
-
-    def torch_incompatible(self) -> str | None:
-        reasons = [r for r in [self.cell.native_unsupported()] if r]
-        reasons += [f"{n}={getattr(self, n)}" for n in ("recurrent_dropout", "weight_drop") if getattr(self, n)]
-        if any(self.zoneout):
-            reasons.append(f"zoneout={self.zoneout}")
-        return "; ".join(reasons) or None
-
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        options = self.cell.extra_repr()
-        if options:
-            s += f", {options}"
-        if any(self.zoneout):
-            s += f", zoneout={self.zoneout[0] if len(set(self.zoneout)) == 1 else self.zoneout}"
-        for n in ("recurrent_dropout", "weight_drop"):
-            if getattr(self, n):
-                s += f", {n}={getattr(self, n)}"
-        if self.backend != "auto":
-            s += f", backend={self.backend!r}"
-        return s
+        return (
+            f"{self.input_size}, {self.hidden_size}" + (", bias=False" if not self.bias else "") + self.variant_repr()
+        )
 
     def forward(self, input: Tensor, hx: Any = None) -> Any:
         """Advance the state by one step.

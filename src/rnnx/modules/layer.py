@@ -26,6 +26,7 @@ from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_scan, fused_unsupported, load_extension, prefers_fused, warn_fallback_once
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
+from rnnx.modules.variants import VariantOptions
 from rnnx.recurrence import drop_weight, run_stack, scan
 
 LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
@@ -36,7 +37,7 @@ def parameter_kind(name: str) -> str:
     return LAYER_SUFFIX.sub("", name)
 
 
-class RecurrentLayer(TorchCompatible):
+class RecurrentLayer(VariantOptions, TorchCompatible):
     """Stacked, optionally bidirectional recurrent layer running any :class:`CellStep`.
 
     This is the machinery behind :class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU` and
@@ -188,27 +189,6 @@ class RecurrentLayer(TorchCompatible):
         d = self.num_directions
         return [groups[i : i + d] for i in range(0, len(groups), d)]
 
-    def native_unsupported(self, *, training: bool | None = None) -> str | None:
-        """Why the native kernels cannot run this layer, or ``None``; in the module's current
-        mode unless ``training`` is given."""
-        training = self.training if training is None else training
-        reasons = []
-        cell_reason = self.cell.native_unsupported()
-        if cell_reason:
-            reasons.append(cell_reason)
-        if any(self.zoneout):
-            reasons.append("zoneout has no native kernel")
-        if self.recurrent_dropout and training:
-            reasons.append("recurrent_dropout has no native kernel in training")
-        return "; ".join(reasons) or None
-
-    def torch_incompatible(self) -> str | None:
-        reasons = [r for r in [self.cell.native_unsupported()] if r]
-        reasons += [f"{n}={getattr(self, n)}" for n in ("recurrent_dropout", "weight_drop") if getattr(self, n)]
-        if any(self.zoneout):
-            reasons.append(f"zoneout={self.zoneout}")
-        return "; ".join(reasons) or None
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
@@ -223,18 +203,7 @@ class RecurrentLayer(TorchCompatible):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += f", bidirectional={self.bidirectional}"
-        cell_options = self.cell.extra_repr()
-        if cell_options:
-            s += f", {cell_options}"
-        if any(self.zoneout):
-            s += f", zoneout={self.zoneout[0] if len(set(self.zoneout)) == 1 else self.zoneout}"
-        if self.recurrent_dropout:
-            s += f", recurrent_dropout={self.recurrent_dropout}"
-        if self.weight_drop:
-            s += f", weight_drop={self.weight_drop}"
-        if self.backend != "auto":
-            s += f", backend={self.backend!r}"
-        return s
+        return s + self.variant_repr()
 
     # -- state ------------------------------------------------------------------------------
 
