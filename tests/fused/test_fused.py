@@ -191,3 +191,19 @@ print(messages[0])
         "fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in result.stdout
     )
     assert "run on the reference path instead" in result.stdout
+
+
+@pytest.mark.parametrize("used", ["output", "h_n", "c_n"])
+def test_fused_backward_with_unused_outputs(used: str) -> None:
+    """A loss on only some of the outputs (autograd passes None for the others)."""
+    torch.manual_seed(0)
+    layer = rnnx.LSTM(3, 5, 2, layer_norm=True, zoneout=0.2, bidirectional=True).double().eval()
+    x = torch.randn(9, 2, 3, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for backend in ("reference", "fused"):
+        layer.backend = backend
+        out, (h, c) = layer(x)
+        loss = {"output": out, "h_n": h, "c_n": c}[used].square().sum()
+        grads.append(torch.autograd.grad(loss, [x, *layer.parameters()]))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
