@@ -207,3 +207,28 @@ def test_fused_backward_with_unused_outputs(used: str) -> None:
         grads.append(torch.autograd.grad(loss, [x, *layer.parameters()]))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: rnnx.LSTM(3, 5, 2, layer_norm=True, peephole=True, zoneout=0.2, bidirectional=True),
+        lambda: rnnx.GRU(3, 5, 2, layer_norm=True, recurrent_dropout=0.3, bidirectional=True),
+        lambda: rnnx.RNN(3, 5, 2, nonlinearity="relu", zoneout=0.1),
+        lambda: rnnx.IndRNN(3, 5, 2, bidirectional=True),
+    ],
+    ids=["lstm", "gru", "rnn", "indrnn"],
+)
+def test_fused_inference_without_saved_buffers(build: Any, train: bool) -> None:
+    """Under no_grad the kernel keeps one step of scratch instead of the whole sequence."""
+    module = build().double().train(train)
+    x = pack_sequence([torch.randn(n, 3, dtype=torch.float64) for n in (4, 9, 2)], enforce_sorted=False)
+    results = []
+    for backend in ("reference", "fused"):
+        module.backend = backend
+        torch.manual_seed(3)
+        with torch.no_grad():
+            results.append(flat(module(x)))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)

@@ -79,8 +79,9 @@ class _FusedScan(torch.autograd.Function):
         kind, reverse, layer_norm, peephole, sizes, p_h, p_c = meta
         ext = load_extension()
         assert ext is not None
+        save = any(ctx.needs_input_grad)  # no backward pass, no whole-sequence buffers
         results = ext.forward(
-            kind, reverse, layer_norm, peephole, gi, list(sizes), h0, c0, w_hh, b_hh,
+            kind, reverse, layer_norm, peephole, save, gi, list(sizes), h0, c0, w_hh, b_hh,
             ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, keep_h, keep_c, p_h, p_c,
         )  # fmt: skip
         out, h, c, *saved = results

@@ -243,6 +243,7 @@ struct Options {
   bool reverse;
   bool layer_norm;
   bool peephole;
+  bool save = true;  // keep what the backward pass needs
 };
 
 int64_t gates_of(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; }
@@ -267,20 +268,23 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   auto out = torch::empty({N, H}, opts);
   auto h = h0.clone();
   auto c = lstm ? c0.clone() : torch::empty({0}, opts);
-  auto h_in = torch::empty({N, H}, opts);      // h entering W_hh (after recurrent dropout)
-  // Whole-sequence buffers only for what the backward pass reads; else one step's scratch
-  // (first-touching buffers of N rows costs milliseconds at large sizes).
-  const bool keep_hprev = gru, keep_hh = o.layer_norm;
+  // Whole-sequence buffers (N rows) only for what the backward pass reads, and only when a
+  // backward pass will run (o.save); otherwise one step's scratch (B rows). First-touching
+  // buffers of N rows costs milliseconds at large sizes.
+  const bool S = o.save;
+  const int64_t SN = S ? N : B;
+  const bool keep_hprev = S && gru, keep_hh = S && o.layer_norm;
+  auto h_in = torch::empty({SN, H}, opts);  // h entering W_hh (after recurrent dropout)
   auto h_prev = torch::empty({keep_hprev ? N : B, H}, opts);  // state before the step
-  auto acts = torch::empty({N, lstm || gru ? GH : H}, opts);  // gate activations / candidate h
+  auto acts = torch::empty({SN, lstm || gru ? GH : H}, opts);  // gate activations / candidate h
   auto hh = torch::empty({keep_hh ? N : B, GH}, opts);  // W_hh h, or its layer-norm xhat
-  auto hh_rstd = torch::empty({o.layer_norm ? N : 0}, opts);
-  auto c_prev = torch::empty({lstm ? N : 0, H}, opts);
-  auto c_cand = torch::empty({lstm ? N : 0, H}, opts);
-  auto tanh_c = torch::empty({lstm ? N : 0, H}, opts);
-  auto c_hat = torch::empty({lstm && o.layer_norm ? N : 0, H}, opts);
-  auto c_rstd = torch::empty({lstm && o.layer_norm ? N : 0}, opts);
-  auto gh_n = torch::empty({gru ? N : 0, H}, opts);  // GRU: W_hn h + b_hn (after LN), used by r
+  auto hh_rstd = torch::empty({o.layer_norm ? SN : 0}, opts);
+  auto c_prev = torch::empty({lstm ? SN : 0, H}, opts);
+  auto c_cand = torch::empty({lstm ? SN : 0, H}, opts);
+  auto tanh_c = torch::empty({lstm ? SN : 0, H}, opts);
+  auto c_hat = torch::empty({lstm && o.layer_norm ? SN : 0, H}, opts);
+  auto c_rstd = torch::empty({lstm && o.layer_norm ? SN : 0}, opts);
+  auto gh_n = torch::empty({gru ? SN : 0, H}, opts);  // GRU: W_hn h + b_hn (after LN), used by r
 
   const T* gi_p = gi.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
@@ -307,7 +311,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = o.reverse ? steps - 1 - s : s;
     const int64_t b = sizes[t], off = offsets[t];
-    T* hin = hin_p + off * H;
+    T* hin = hin_p + (S ? off : 0) * H;
     for (int64_t r = 0; r < b; ++r)
       for (int64_t j = 0; j < H; ++j) {
         const T v = h_p[r * H + j];
@@ -326,6 +330,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
     std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t row = off + r;
+      const int64_t srow = S ? row : r;  // this row in the saved buffers
       T* hr = hh_t + r * GH;  // raw recurrent product of this row
       const T* g_in = gi_p + row * GH;
       // The recurrent part of the pre-activations, into raw[]: LN_hh(hh) or hh (+ b_hh for GRU).
@@ -333,7 +338,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         std::vector<T>& y = raw;
         T rstd;
         ln_forward<T>(hr, GH, lnw, lnb, y.data(), hr, &rstd);  // hr now holds xhat
-        hh_rstd.data_ptr<T>()[row] = rstd;
+        hh_rstd.data_ptr<T>()[srow] = rstd;
       } else {
         std::memcpy(raw.data(), hr, sizeof(T) * GH);
       }
@@ -341,19 +346,19 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         for (int64_t j = 0; j < GH; ++j) raw[j] += bh[j];
       if (!gru)  // LSTM / Elman / IndRNN: the pre-activation is gi + recurrent part
         for (int64_t j = 0; j < GH; ++j) raw[j] += g_in[j];
-      T* a = act_p + row * (lstm || gru ? GH : H);
+      T* a = act_p + srow * (lstm || gru ? GH : H);
       const T* hold = hprev_p + (keep_hprev ? row : r) * H;
       if (lstm) {
-        T* cp = c_prev.data_ptr<T>() + row * H;
-        T* cc = c_cand.data_ptr<T>() + row * H;
-        T* tc = tanh_c.data_ptr<T>() + row * H;
+        T* cp = c_prev.data_ptr<T>() + srow * H;
+        T* cc = c_cand.data_ptr<T>() + srow * H;
+        T* tc = tanh_c.data_ptr<T>() + srow * H;
         std::memcpy(cp, c_p + r * H, sizeof(T) * H);
         if (pp) lstm_cell_fwd<T, true>(H, raw.data(), cp, pp, a, cc);
         else lstm_cell_fwd<T, false>(H, raw.data(), cp, pp, a, cc);
         const T* cell_out = cc;
         if (o.layer_norm) {
-          T* ch = c_hat.data_ptr<T>() + row * H;
-          ln_forward<T>(cc, H, lcw, lcb, cell_ln.data(), ch, c_rstd.data_ptr<T>() + row);
+          T* ch = c_hat.data_ptr<T>() + srow * H;
+          ln_forward<T>(cc, H, lcw, lcb, cell_ln.data(), ch, c_rstd.data_ptr<T>() + srow);
           cell_out = cell_ln.data();
         }
         const T* pp_o = pp ? pp + 2 * H : nullptr;
@@ -361,7 +366,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
         std::memcpy(cand_c.data(), cc, sizeof(T) * H);
       } else if (gru) {
-        gru_fwd<T>(H, g_in, raw.data(), hold, a, gh_n.data_ptr<T>() + row * H, cand_h.data());
+        gru_fwd<T>(H, g_in, raw.data(), hold, a, gh_n.data_ptr<T>() + srow * H, cand_h.data());
       } else {
         const T* pre = raw.data();
         T* ch = cand_h.data();
@@ -379,7 +384,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         out_p[row * H + j] = v;
       }
       if (lstm) {
-        const T* cp = c_prev.data_ptr<T>() + row * H;
+        const T* cp = c_prev.data_ptr<T>() + srow * H;
         for (int64_t j = 0; j < H; ++j) {
           const T k = kc ? kc[row * H + j] : T(p_c);
           c_p[r * H + j] = k == T(0) ? cand_c[j] : k == T(1) ? cp[j] : cand_c[j] + k * (cp[j] - cand_c[j]);
@@ -523,7 +528,8 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
 
 torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? t->contiguous() : torch::Tensor(); }
 
-std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, bool peephole, torch::Tensor gi,
+std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, bool peephole, bool save,
+                                   torch::Tensor gi,
                                    std::vector<int64_t> batch_sizes, torch::Tensor h0, c10::optional<torch::Tensor> c0,
                                    torch::Tensor w_hh, c10::optional<torch::Tensor> b_hh,
                                    c10::optional<torch::Tensor> ln_hh_w, c10::optional<torch::Tensor> ln_hh_b,
@@ -531,7 +537,7 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
                                    c10::optional<torch::Tensor> peep, c10::optional<torch::Tensor> mask,
                                    c10::optional<torch::Tensor> keep_h, c10::optional<torch::Tensor> keep_c, double p_h,
                                    double p_c) {
-  const Options o{kind, reverse, layer_norm, peephole};
+  const Options o{kind, reverse, layer_norm, peephole, save};
   gi = gi.contiguous();
   h0 = h0.contiguous();
   w_hh = w_hh.contiguous();
