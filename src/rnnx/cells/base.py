@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnx.cells.norm import init_layer_norm, is_layer_norm_parameter
+
 State = tuple[Tensor, ...]
 """A cell's recurrent state. ``state[0]`` is always the hidden state ``h`` that is emitted."""
 
@@ -131,11 +133,14 @@ class CellStep(ABC):
     def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
         """Initialise one parameter in place; called in registration order.
 
-        The default draws from ``U(-1/sqrt(H), 1/sqrt(H))`` as ``torch.nn`` does, so the
-        same seed gives ``torch.nn``'s weights.
+        Layer-norm parameters (kinds ``ln_*``) start as gain 1 and bias 0; every other one is
+        drawn from ``U(-1/sqrt(H), 1/sqrt(H))`` as ``torch.nn`` does, so the same seed gives
+        ``torch.nn``'s weights.
         """
-        del kind
-        uniform_init(t, hidden_size)
+        if is_layer_norm_parameter(kind):
+            init_layer_norm(kind, t)
+        else:
+            uniform_init(t, hidden_size)
 
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         """The input part of every gate for many rows at once.

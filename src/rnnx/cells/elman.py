@@ -8,8 +8,6 @@ from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.cells.norm import (
-    init_layer_norm,
-    is_layer_norm_parameter,
     layer_norm,
     layer_norm_projection,
     layer_norm_shapes,
@@ -62,12 +60,6 @@ class ElmanStep(CellStep):
         if self.layer_norm:
             shapes |= layer_norm_shapes("ln_ih", hidden_size) | layer_norm_shapes("ln_hh", hidden_size)
         return shapes
-
-    def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
-        if is_layer_norm_parameter(kind):
-            init_layer_norm(kind, t)
-        else:
-            super().init_parameter(kind, t, hidden_size)
 
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         if not self.layer_norm:

@@ -10,8 +10,6 @@ from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.cells.norm import (
-    init_layer_norm,
-    is_layer_norm_parameter,
     layer_norm,
     layer_norm_projection,
     layer_norm_shapes,
@@ -58,12 +56,6 @@ class GRUStep(CellStep):
             gates = 3 * hidden_size
             shapes |= layer_norm_shapes("ln_ih", gates) | layer_norm_shapes("ln_hh", gates)
         return shapes
-
-    def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
-        if is_layer_norm_parameter(kind):
-            init_layer_norm(kind, t)
-        else:
-            super().init_parameter(kind, t, hidden_size)
 
     def project_input(self, x: Tensor, w: DirectionWeights) -> Tensor:
         if not self.layer_norm:

@@ -18,8 +18,6 @@ from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.cells.norm import (
-    init_layer_norm,
-    is_layer_norm_parameter,
     layer_norm,
     layer_norm_projection,
     layer_norm_shapes,
@@ -84,9 +82,6 @@ class LSTMStep(CellStep):
         return shapes
 
     def init_parameter(self, kind: str, t: Tensor, hidden_size: int) -> None:
-        if is_layer_norm_parameter(kind):
-            init_layer_norm(kind, t)
-            return
         super().init_parameter(kind, t, hidden_size)
         if self.forget_bias is not None and kind in ("bias_ih", "bias_hh"):
             forget = slice(hidden_size, 2 * hidden_size)

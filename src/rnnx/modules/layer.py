@@ -150,6 +150,8 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                     self.register_parameter(param_name, nn.Parameter(torch.empty(shape, **factory)))
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
+        # Parameter kinds, computed once: forward calls look them up on every call.
+        self._kinds = {name: parameter_kind(name) for name in self._flat_weights_names}
         self.reset_parameters()
 
     @property
@@ -160,7 +162,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         """Initialise every parameter in registration order with :meth:`CellStep.init_parameter`."""
         with torch.no_grad():
             for name in self._flat_weights_names:
-                self.cell.init_parameter(parameter_kind(name), getattr(self, name), self.hidden_size)
+                self.cell.init_parameter(self._kinds[name], getattr(self, name), self.hidden_size)
 
     @property
     def _flat_weights(self) -> list[Tensor]:
@@ -178,14 +180,14 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         weights = self._flat_weights
         if self.weight_drop and self.training:
             weights = [
-                drop_weight(w, self.weight_drop, training=True) if parameter_kind(n) == "weight_hh" else w
+                drop_weight(w, self.weight_drop, training=True) if self._kinds[n] == "weight_hh" else w
                 for n, w in zip(self._flat_weights_names, weights, strict=True)
             ]
         return weights
 
     def _direction_weights(self, flat: list[Tensor]) -> list[list[DirectionWeights]]:
         by_name = dict(zip(self._flat_weights_names, flat, strict=True))
-        groups = [DirectionWeights({parameter_kind(n): by_name[n] for n in names}) for names in self._all_weights]
+        groups = [DirectionWeights({self._kinds[n]: by_name[n] for n in names}) for names in self._all_weights]
         d = self.num_directions
         return [groups[i : i + d] for i in range(0, len(groups), d)]
 
