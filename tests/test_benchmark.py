@@ -65,4 +65,6 @@ def test_script_end_to_end() -> None:
 def test_cli_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "rnnx.cli", *args], capture_output=True, text=True)
     assert result.returncode == 2
-    assert message in result.stderr.strip().splitlines()[-1]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("rnnx")
+    assert message in line

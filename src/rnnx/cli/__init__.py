@@ -1,0 +1,41 @@
+"""The ``rnnx`` command line: one module per subcommand, each with ``add_parser`` and ``run``.
+
+    rnnx bench [--suite core|variants] [--shapes T,B,I,H] [--repeats N]
+
+Bad arguments, and the ``ValueError``/``TypeError``/``FileNotFoundError`` a command raises on bad
+input, print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn
+
+# Subcommand modules, in the order ``rnnx --help`` lists them.
+COMMANDS: tuple[str, ...] = ("bench",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``rnnx: error: ...`` and exit code 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnnx", description="rnnx: recurrent networks, first-class in PyTorch.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"rnnx.cli.{name}").add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"rnnx {args.command}: error: {error}", file=sys.stderr)
+        return 2

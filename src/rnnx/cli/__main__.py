@@ -1,0 +1,5 @@
+"""``python -m rnnx.cli``."""
+
+from rnnx.cli import main
+
+raise SystemExit(main())
