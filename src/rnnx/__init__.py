@@ -19,6 +19,7 @@ from rnnx.modules import (
     RecurrentCell,
     RecurrentLayer,
     RNNCell,
+    TransformerEncoder,
 )
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "RecurrentLayer",
+    "TransformerEncoder",
     "__version__",
     "cells",
 ]

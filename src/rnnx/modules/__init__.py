@@ -1,8 +1,10 @@
-"""The ``torch.nn``-compatible modules: stacked layers and single-step cells."""
+"""The modules: ``torch.nn``-compatible stacked layers and single-step cells, and the Transformer
+encoder as the parallel alternative."""
 
 from rnnx.modules.cell import GRUCell, LSTMCell, RecurrentCell, RNNCell
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.recurrent import GRU, LSTM, RNN, IndRNN, Recurrent
+from rnnx.modules.transformer import TransformerEncoder
 
 __all__ = [
     "GRU",
@@ -15,4 +17,5 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "RecurrentLayer",
+    "TransformerEncoder",
 ]
