@@ -162,12 +162,20 @@ def build_model(
     if match_params is None:
         check_int("build_model", "hidden_size", hidden_size, minimum=1)
         return _build(family, options, task, hidden_size, num_layers, dropout)
+    return _build(
+        family, options, task, matched_hidden_size(spec, task, match_params, num_layers=num_layers), num_layers, dropout
+    )
+
+
+def matched_hidden_size(spec: str, task: Task, match_params: int, *, num_layers: int = 1) -> int:
+    """The hidden size at which ``build_model(spec, task, ...)`` has the parameter count closest to
+    ``match_params`` (a multiple of the head count for the Transformer)."""
+    family, options = parse_spec(spec)
     check_int("build_model", "match_params", match_params, minimum=1)
     step = options.get("heads", 4) if family == "transformer" else 1
-    size = match_hidden_size(
-        lambda h: count_parameters(_build(family, options, task, h, num_layers, dropout)), match_params, step=step
+    return match_hidden_size(
+        lambda h: count_parameters(_build(family, options, task, h, num_layers, 0.0)), match_params, step=step
     )
-    return _build(family, options, task, size, num_layers, dropout)
 
 
 def match_hidden_size(count: Callable[[int], int], target: int, *, step: int = 1, largest: int = 8192) -> int:

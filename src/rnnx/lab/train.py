@@ -1,0 +1,340 @@
+"""``train(config)``: one model on one task with AdamW, clipping, a cosine or constant schedule,
+early stopping, checkpoints each epoch, exact resume, and data parallelism under ``torchrun``.
+
+Exactness of resume: the data order of epoch ``e`` is drawn from ``(seed, e)`` alone, the learning
+rate is a function of the step, and the checkpoint holds the weights, the optimizer state and
+every RNG state; a run resumed after epoch ``k`` therefore takes the same steps with the same
+numbers as one that was never interrupted.
+
+Data parallelism: launched by ``torchrun --nproc_per_node N``, each process takes an equal
+``1/N`` shard of every global batch and ``DistributedDataParallel`` averages the gradients (gloo on
+CPU, NCCL on CUDA), which equals one process on the whole batch; the last, incomplete batch of
+an epoch is dropped so the shards stay equal. Process 0 alone writes the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from rnnx.lab.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+    write_json,
+)
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.memory import PeakMemory
+from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
+from rnnx.lab.tasks import Task, get_task
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What :func:`train` reports to its ``progress`` callback: ``kind`` is ``"step"`` after each
+    optimizer step and ``"epoch"`` after each epoch's evaluation and checkpoint."""
+
+    kind: str
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    loss: float
+    metric: float | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a run measured. ``curve[e]`` is the validation metric after epoch ``e + 1``;
+    ``epoch_seconds[e]`` the training time of that epoch (evaluation excluded)."""
+
+    task: str
+    metric: str
+    lower_is_better: bool
+    baseline: float
+    model: str
+    params: int
+    hidden_size: int
+    seed: int
+    steps: int
+    curve: list[float]
+    train_loss: list[float]
+    epoch_seconds: list[float]
+    best_metric: float
+    best_epoch: int
+    final_metric: float
+    test_metric: float
+    train_seconds: float
+    samples_per_second: float
+    peak_memory_bytes: int
+    peak_memory_measure: str
+    steps_to_halfway: int | None
+    stopped_early: bool
+    world_size: int = 1
+    network: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the network, as JSON-ready values."""
+        return {k: v for k, v in asdict(self).items() if k != "network"}
+
+
+def learning_rate(config: TrainConfig, step: int, total: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total`` for a resolved config:
+    linear warm-up over ``warmup_steps``, then constant or a half cosine from ``lr`` to 0."""
+    assert config.lr is not None
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: Task, split: str, *, batch_size: int = 500, device: str = "cpu") -> float:
+    """The task's metric of ``model`` on ``split`` (in eval mode; the mode is restored after)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in task.batches(split, batch_size):
+        batch = batch.to(device)
+        value, n = task.metric_sums(model(batch.inputs, batch.lengths), batch)
+        total, count = total + value, count + n
+    model.train(was_training)
+    return total / count
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), numpy and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _device(config: TrainConfig) -> torch.device:
+    name = config.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun process
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device(name)
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """``(rank, world_size)``, initialising the process group when started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _check_saved_config(run_dir: Path, config: TrainConfig) -> None:
+    saved = TrainConfig.from_dict(_read_json(run_dir / "config.json"), source=str(run_dir / "config.json"))
+    ours, theirs = config.to_dict(), saved.to_dict()
+    differ = [k for k in ours if ours[k] != theirs[k] and k != "device"]
+    if differ:
+        changes = ", ".join(f"{k}: {theirs[k]!r} -> {ours[k]!r}" for k in differ)
+        raise ValueError(f"cannot resume {str(run_dir)!r} with a different config ({changes})")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    max_steps: int | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``config.task`` and return what was measured.
+
+    Arguments:
+        config: the run (unset fields are resolved, see :meth:`TrainConfig.resolve`).
+        out_dir: the run directory for ``config.json``, checkpoints, ``best.safetensors`` and
+            ``result.json``; ``None`` keeps everything in memory.
+        resume: continue the run in ``out_dir`` from its latest checkpoint (a finished run returns
+            its result at once). Without it, an ``out_dir`` that already holds a run is an error.
+        progress: called with a :class:`ProgressEvent` after every step and epoch.
+        max_steps: a budget of optimizer steps over the whole run (the cosine schedule ends there).
+
+    Returns:
+        A :class:`TrainResult`; ``network`` is the model with its final weights; ``test_metric``
+        is measured with the best validation weights.
+
+    Raises:
+        ValueError: for a bad config, an ``out_dir`` that already holds a run without ``resume``,
+            ``resume`` without a checkpoint, or a config that differs from the saved one.
+    """
+    config = config.resolve()
+    run_dir = None if out_dir is None else Path(out_dir)
+    checkpoint = None
+    if run_dir is not None:
+        checkpoint = latest_checkpoint(run_dir)
+        if resume and checkpoint is None:
+            raise ValueError(f"cannot resume: {str(run_dir)!r} holds no checkpoint")
+        if not resume and (run_dir / "config.json").exists():
+            raise ValueError(
+                f"{str(run_dir)!r} already holds a run; pass resume=True (--resume) or choose a new directory"
+            )
+        if resume:
+            _check_saved_config(run_dir, config)
+    elif resume:
+        raise ValueError("resume=True needs out_dir, the run directory to resume")
+
+    device = _device(config)
+    rank, world = _distributed(device)
+    task = get_task(config.task, **config.task_options)
+    assert config.hidden_size is not None  # resolve() filled it
+    assert config.epochs is not None
+    assert config.lr is not None
+    hidden = config.hidden_size
+    if config.match_params is not None:
+        hidden = matched_hidden_size(config.model, task, config.match_params, num_layers=config.num_layers)
+    seed_everything(config.seed)
+    model = build_model(config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    batches_per_epoch = (
+        len(task.train) // config.batch_size if world > 1 else math.ceil(len(task.train) / config.batch_size)
+    )
+    if batches_per_epoch < 1:
+        raise ValueError(
+            f"batch_size {config.batch_size} is larger than the training split ({len(task.train)} examples)"
+        )
+    steps_per_epoch = min(batches_per_epoch, config.steps_per_epoch or batches_per_epoch)
+    total_steps = (
+        config.epochs * steps_per_epoch if max_steps is None else min(max_steps, config.epochs * steps_per_epoch)
+    )
+
+    state: dict[str, Any] = {
+        "epoch": 0, "step": 0, "samples": 0, "train_seconds": 0.0, "curve": [], "train_loss": [], "epoch_seconds": [],
+        "best_metric": None, "best_epoch": 0, "bad_epochs": 0, "steps_to_halfway": None, "stopped_early": False,
+        "peak_memory_bytes": 0,
+    }  # fmt: skip
+    if checkpoint is not None and resume:
+        state = load_checkpoint(checkpoint, model, optimizer)
+    elif run_dir is not None and rank == 0:
+        write_json(run_dir / "config.json", config.to_dict())
+    best_weights = copy.deepcopy(model.state_dict())
+    if resume and run_dir is not None and (run_dir / "best.safetensors").exists():
+        best_model = copy.deepcopy(model)
+        load_weights(run_dir / "best.safetensors", best_model)
+        best_weights = best_model.state_dict()
+
+    trainer: nn.Module = model
+    if world > 1:
+        trainer = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    memory = PeakMemory(device)
+    memory.start()
+    finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
+    while not finished:
+        epoch = state["epoch"]
+        model.train()
+        started, losses = time.perf_counter(), []
+        shards = task.batches(
+            "train", config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, rank=rank, world_size=world,
+            drop_last=world > 1,
+        )  # fmt: skip
+        for k, batch in enumerate(shards):
+            if k >= steps_per_epoch or state["step"] >= total_steps:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, state["step"], total_steps)
+            batch = batch.to(device)
+            loss = task.loss(trainer(batch.inputs, batch.lengths), batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            state["step"] += 1
+            state["samples"] += len(batch.targets) * world
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(ProgressEvent("step", epoch, config.epochs, state["step"], steps_per_epoch, losses[-1]))
+        seconds = time.perf_counter() - started
+        metric = evaluate(model, task, "valid", batch_size=config.eval_batch_size, device=str(device))
+        state["epoch"] = epoch + 1
+        state["train_seconds"] += seconds
+        state["epoch_seconds"].append(seconds)
+        state["curve"].append(metric)
+        state["train_loss"].append(sum(losses) / max(1, len(losses)))
+        if state["best_metric"] is None or task.better(metric, state["best_metric"]):
+            state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
+            best_weights = copy.deepcopy(model.state_dict())
+            if run_dir is not None and rank == 0:
+                save_weights(run_dir / "best.safetensors", model)
+        else:
+            state["bad_epochs"] += 1
+        reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
+        if state["steps_to_halfway"] is None and reached:
+            state["steps_to_halfway"] = state["step"]
+        state["stopped_early"] = config.patience is not None and state["bad_epochs"] >= config.patience
+        state["peak_memory_bytes"] = max(state["peak_memory_bytes"], memory.peak())
+        finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
+        if run_dir is not None and rank == 0:
+            save_checkpoint(run_dir, epoch=epoch + 1, model=model, optimizer=optimizer, state=state)
+        if progress is not None:
+            mean_loss = state["train_loss"][-1]
+            progress(
+                ProgressEvent("epoch", epoch + 1, config.epochs, state["step"], steps_per_epoch, mean_loss, metric)
+            )
+
+    final_weights = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_weights)
+    test_metric = evaluate(model, task, "test", batch_size=config.eval_batch_size, device=str(device))
+    model.load_state_dict(final_weights)
+    result = TrainResult(
+        task=task.name,
+        metric=task.metric,
+        lower_is_better=task.lower_is_better,
+        baseline=task.baseline,
+        model=config.model,
+        params=count_parameters(model),
+        hidden_size=hidden,
+        seed=config.seed,
+        steps=state["step"],
+        curve=list(state["curve"]),
+        train_loss=list(state["train_loss"]),
+        epoch_seconds=list(state["epoch_seconds"]),
+        best_metric=float(state["best_metric"]),
+        best_epoch=state["best_epoch"],
+        final_metric=float(state["curve"][-1]),
+        test_metric=test_metric,
+        train_seconds=state["train_seconds"],
+        samples_per_second=state["samples"] / max(state["train_seconds"], 1e-9),
+        peak_memory_bytes=state["peak_memory_bytes"],
+        peak_memory_measure=memory.what,
+        steps_to_halfway=state["steps_to_halfway"],
+        stopped_early=state["stopped_early"],
+        world_size=world,
+        network=model,
+    )
+    if run_dir is not None and rank == 0:
+        write_json(run_dir / "result.json", result.to_dict())
+    return result
