@@ -1,0 +1,72 @@
+"""``rnnx train``: train one model on one task, with checkpoints a killed run resumes from.
+
+rnnx train --task adding --seq-len 50 --model lstm --out runs/lstm
+rnnx train --task chars --path book.txt --model lstm:layer_norm --epochs 30 --out runs/chars
+rnnx train --config run.toml --lr 1e-3 --out runs/a     # flags override the file
+rnnx train --resume runs/lstm                           # continue a killed run exactly
+torchrun --nproc_per_node 2 -m rnnx.cli train ...       # data parallel (gloo on CPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from rnnx.lab.flags import add_training_flags
+
+    parser = commands.add_parser(
+        "train",
+        help="train one model on one task (checkpoints each epoch; --resume continues a killed run)",
+        description="Train a model (rnn, lstm, gru, indrnn, variants, transformer, conv) on a lab task. "
+        "Settings come from flags or --config run.toml (flags win); the resolved config, a checkpoint per "
+        "epoch, the best weights and result.json go to --out.",
+    )
+    add_training_flags(parser, models=False)
+    parser.add_argument("--out", metavar="DIR", help="run directory (required unless --resume)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from rnnx.lab.config import TrainConfig
+    from rnnx.lab.flags import config_from_settings, settings_from_args
+    from rnnx.lab.progress import Bars
+    from rnnx.lab.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = settings_from_args(args)
+    if args.resume:
+        if args.out or settings:
+            raise ValueError("--resume DIR takes its settings from DIR/config.json; drop --out and the other settings")
+        saved = Path(args.resume) / "config.json"
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: {str(saved)!r} does not exist; is {args.resume!r} a run directory?")
+        config = TrainConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")), source=str(saved))
+        out_dir, resume = Path(args.resume), True
+    else:
+        if not args.out:
+            raise ValueError("--out DIR is required: the run directory for checkpoints and results")
+        config = config_from_settings(settings, source=args.config or "flags")
+        out_dir, resume = Path(args.out), False
+    with Bars() as bars:
+        result = train(config, out_dir=out_dir, resume=resume, progress=bars.callback(config.model))
+    summary = {
+        "model": result.model,
+        "params": result.params,
+        f"best_{result.metric}": result.best_metric,
+        f"final_{result.metric}": result.final_metric,
+        f"test_{result.metric}": result.test_metric,
+        "baseline": result.baseline,
+        "epochs": len(result.curve),
+        "train_seconds": round(result.train_seconds, 2),
+    }
+    if result.world_size == 1 or torch.distributed.get_rank() == 0:
+        print(json.dumps(summary), file=sys.stdout)
+    return 0

@@ -1,0 +1,215 @@
+"""``compare(...)``: train several models over several seeds on one task and summarise them.
+
+Writes, under ``out_dir``: ``runs/<model>/seed-<k>/`` (each a full :func:`rnnx.lab.train.train`
+run directory), ``results.json``, ``table.md`` and the plots ``curves.png`` (validation metric per
+epoch, the trivial baseline dashed) and ``wallclock.png`` (the same against training seconds).
+With a sweep (``{"seq_len": [10, 50, 100]}``), every value gets its own comparison under
+``<parameter>-<value>/`` and ``sweep.png`` plots the final metric against the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnx.lab.checkpoint import write_json
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.models import parse_spec
+from rnnx.lab.tasks import get_task, task_options
+from rnnx.lab.train import ProgressEvent, TrainResult, train
+
+ProgressFactory = Callable[[str], Callable[[ProgressEvent], None] | None]
+
+
+def slug(spec: str) -> str:
+    """A directory name for a model spec: ``lstm:zoneout=0.1`` -> ``lstm-zoneout_0.1``."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", spec.replace(":", "-").replace(",", "-").replace("=", "_"))
+
+
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "values": list(values)}
+
+
+def summarise(results: Sequence[TrainResult]) -> dict[str, Any]:
+    """One model's entry of ``results.json`` from its runs (one per seed)."""
+    reached = [r.steps_to_halfway for r in results if r.steps_to_halfway is not None]
+    curves = [r.curve for r in results]
+    shortest = min(len(c) for c in curves)
+    elapsed = [[sum(r.epoch_seconds[: e + 1]) for e in range(len(r.epoch_seconds))] for r in results]
+    return {
+        "params": results[0].params,
+        "hidden_size": results[0].hidden_size,
+        "seeds": [r.seed for r in results],
+        "final": _stats([r.final_metric for r in results]),
+        "best": _stats([r.best_metric for r in results]),
+        "test": _stats([r.test_metric for r in results]),
+        "train_seconds": _stats([r.train_seconds for r in results]),
+        "samples_per_second": _stats([r.samples_per_second for r in results]),
+        "peak_memory_bytes": max(r.peak_memory_bytes for r in results),
+        "steps_to_halfway": {
+            "values": [r.steps_to_halfway for r in results],
+            "mean": statistics.fmean(reached) if reached else None,
+            "reached": len(reached),
+        },
+        "curves": curves,
+        "curve_mean": [statistics.fmean(c[e] for c in curves) for e in range(shortest)],
+        "elapsed_seconds": elapsed,
+        "stopped_early": [r.stopped_early for r in results],
+    }
+
+
+def _compare_one(
+    config: TrainConfig,
+    models: Sequence[str],
+    seeds: Sequence[int],
+    out_dir: Path | None,
+    resume: bool,
+    progress: ProgressFactory | None,
+) -> dict[str, Any]:
+    config = config.resolve()
+    task = get_task(config.task, **config.task_options)
+    entries: dict[str, Any] = {}
+    measure = ""
+    for spec in models:
+        runs = []
+        for seed in seeds:
+            run_config = dataclasses.replace(config, model=spec, seed=seed)
+            run_dir = None if out_dir is None else out_dir / "runs" / slug(spec) / f"seed-{seed}"
+            again = resume and run_dir is not None and (run_dir / "checkpoint.json").exists()
+            callback = None if progress is None else progress(f"{spec} seed {seed}")
+            runs.append(train(run_config, out_dir=run_dir, resume=again, progress=callback))
+            measure = runs[-1].peak_memory_measure
+        entries[spec] = summarise(runs)
+    return {
+        "task": task.name,
+        "task_options": config.task_options,
+        "metric": task.metric,
+        "lower_is_better": task.lower_is_better,
+        "baseline": task.baseline,
+        "baseline_note": task.baseline_note,
+        "halfway": task.halfway,
+        "config": config.to_dict(),
+        "peak_memory_measure": measure,
+        "models": entries,
+    }
+
+
+def compare(
+    config: TrainConfig,
+    models: Sequence[str],
+    *,
+    seeds: int | Sequence[int] = 1,
+    sweep: tuple[str, Sequence[Any]] | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: ProgressFactory | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Train every model in ``models`` with every seed on ``config``'s task and summarise.
+
+    Arguments:
+        config: the shared settings (its ``model`` and ``seed`` are replaced per run).
+        models: model specs (``rnnx.lab.models``), e.g. ``["rnn", "lstm", "gru", "transformer"]``.
+        seeds: a count (seeds ``0..n-1``) or the seeds themselves.
+        sweep: ``(task_option, values)``: repeat the comparison for each value (e.g. ``seq_len``).
+        out_dir: where runs, ``results.json``, ``table.md`` and the plots go (``None``: nowhere).
+        resume: continue runs found in ``out_dir`` (finished ones are read back, not retrained).
+        progress: ``label -> callback`` for each run's progress (see :class:`rnnx.lab.progress.Bars`).
+        plots: write the PNG plots (needs matplotlib).
+
+    Returns:
+        The content of ``results.json``: ``task``, ``metric``, ``lower_is_better``, ``baseline``,
+        ``halfway``, ``config`` and ``models`` (per spec: ``params``, ``final``/``best``/``test``
+        as ``{mean, std, values}``, ``train_seconds``, ``samples_per_second``,
+        ``peak_memory_bytes``, ``steps_to_halfway``, ``curves`` per seed, ``curve_mean``,
+        ``elapsed_seconds``). With ``sweep``: ``sweep`` ``{parameter, values}`` and ``points``, one
+        such comparison per value.
+
+    Raises:
+        ValueError: no models, a bad spec, a bad seed count, or a sweep over an option the task lacks.
+    """
+    models = [m.strip() for m in models if m.strip()]
+    if not models:
+        raise ValueError("compare: models must name at least one model, e.g. rnn,lstm,gru,transformer")
+    if len(set(models)) != len(models):
+        raise ValueError(f"compare: models must be distinct; got {models}")
+    for spec in models:
+        parse_spec(spec)  # fail before any training on a bad spec
+    if isinstance(seeds, int):
+        if isinstance(seeds, bool) or seeds < 1:
+            raise ValueError(f"compare: seeds must be >= 1; got {seeds!r}")
+        seeds = list(range(seeds))
+    root = None if out_dir is None else Path(out_dir)
+    if sweep is None:
+        results = _compare_one(config, models, list(seeds), root, resume, progress)
+    else:
+        parameter, values = sweep
+        if parameter not in task_options(config.task):
+            raise ValueError(f"compare: task {config.task!r} has no option {parameter!r} to sweep")
+        if not values:
+            raise ValueError(f"compare: the sweep over {parameter} needs at least one value")
+        points = []
+        for value in values:
+            options = {**config.task_options, parameter: value}
+            point_dir = None if root is None else root / f"{parameter}-{value}"
+            point_config = dataclasses.replace(config, task_options=options)
+            points.append(_compare_one(point_config, models, list(seeds), point_dir, resume, progress))
+        first = points[0]
+        results = {k: first[k] for k in ("task", "metric", "lower_is_better", "config", "peak_memory_measure")}
+        results |= {"sweep": {"parameter": parameter, "values": list(values)}, "points": points}
+    if root is not None:
+        write_json(root / "results.json", results)
+        (root / "table.md").write_text(format_table(results) + "\n", encoding="utf-8")
+        if plots:
+            from rnnx.lab import plots as plotting
+
+            plotting.write_plots(results, root)
+    return results
+
+
+def _pm(stats: dict[str, Any], digits: int = 4) -> str:
+    if len(stats["values"]) == 1:
+        return f"{stats['mean']:.{digits}g}"
+    return f"{stats['mean']:.{digits}g} ± {stats['std']:.2g}"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A Markdown table of a comparison (one per sweep value), best final metric first."""
+    if "points" in results:
+        parameter = results["sweep"]["parameter"]
+        return "\n\n".join(
+            f"{parameter} = {v}\n\n{format_table(p)}"
+            for v, p in zip(results["sweep"]["values"], results["points"], strict=True)
+        )
+    metric = results["metric"]
+    sign = 1 if results["lower_is_better"] else -1
+    halfway = "baseline/2" if results["lower_is_better"] else "half the baseline's error"
+    lines = [
+        f"task {results['task']} {results['task_options']}, metric {metric} "
+        f"({'lower' if results['lower_is_better'] else 'higher'} is better), baseline {results['baseline']:.4g}",
+        "",
+        f"| model | params | final {metric} | best {metric} | train s | samples/s | peak MB | steps to {halfway} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ranked = sorted(results["models"].items(), key=lambda item: sign * item[1]["final"]["mean"])
+    for spec, entry in ranked:
+        steps = entry["steps_to_halfway"]
+        n = len(steps["values"])
+        if steps["mean"] is None:
+            reach = "never"
+        elif steps["reached"] == n:
+            reach = f"{steps['mean']:.0f}"
+        else:
+            reach = f"{steps['mean']:.0f} ({steps['reached']}/{n} seeds)"
+        lines.append(
+            f"| {spec} | {entry['params']:,} | {_pm(entry['final'])} | {_pm(entry['best'])} | "
+            f"{entry['train_seconds']['mean']:.1f} | {entry['samples_per_second']['mean']:,.0f} | "
+            f"{entry['peak_memory_bytes'] / 2**20:.1f} | {reach} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""The command-line flags of ``rnnx train`` and ``rnnx compare`` and how they become a
+:class:`TrainConfig`: values from ``--config run.toml`` first, then every flag given on the
+command line on top (a flag never given leaves the file's value, or the default, alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rnnx.lab.config import SCHEDULES, TrainConfig, load_toml
+
+# flag -> task option, for the options most tasks take; any other goes through --task-option.
+TASK_FLAGS = {
+    "seq_len": int,
+    "path": str,
+    "column": str,
+    "window": int,
+    "horizon": int,
+    "mode": str,
+    "train_size": int,
+    "valid_size": int,
+    "test_size": int,
+}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    return value
+
+
+def _clip(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none'; got {text!r}")
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """``"true"``/``"false"`` -> bool, then int, then float, else the string itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def add_training_flags(parser: argparse.ArgumentParser, *, models: bool) -> None:
+    """Add the task, model and optimisation flags; ``models`` adds ``--models`` (compare) instead
+    of ``--model`` (train). Every flag defaults to "not given" so a TOML file can set it."""
+    s = argparse.SUPPRESS
+    parser.add_argument("--config", metavar="TOML", help="read settings from a TOML file (flags override it)")
+    parser.add_argument("--task", default=s, help="adding, copy, sine, digits, chars, csv, ...")
+    for name, kind in TASK_FLAGS.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", dest=f"task_{name}", type=kind, default=s, metavar=name.upper()
+        )
+    parser.add_argument(
+        "--permute", dest="task_permute", action="store_true", default=s, help="digits: permuted pixels"
+    )
+    parser.add_argument("--data-seed", dest="task_seed", type=int, default=s, help="seed of a generated dataset")
+    parser.add_argument("--task-option", action="append", type=_key_value, default=s, metavar="KEY=VALUE")
+    if models:
+        parser.add_argument("--models", default=s, help="comma-separated model specs, e.g. rnn,lstm,gru,transformer")
+    else:
+        parser.add_argument("--model", default=s, help="a model spec, e.g. lstm or lstm:layer_norm,zoneout=0.1")
+    parser.add_argument("--hidden-size", type=_positive, default=s)
+    parser.add_argument("--num-layers", type=_positive, default=s)
+    parser.add_argument("--match-params", type=_positive, default=s, metavar="N", help="size each model to ~N params")
+    parser.add_argument("--dropout", type=_nonnegative_float, default=s)
+    parser.add_argument("--epochs", type=_positive, default=s)
+    parser.add_argument("--steps-per-epoch", type=_positive, default=s)
+    parser.add_argument("--batch-size", type=_positive, default=s)
+    parser.add_argument("--lr", type=_nonnegative_float, default=s)
+    parser.add_argument("--weight-decay", type=_nonnegative_float, default=s)
+    parser.add_argument("--clip", type=_clip, default=s, help="max gradient norm, or 'none'")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=s)
+    parser.add_argument("--warmup-steps", type=int, default=s)
+    parser.add_argument("--patience", type=_positive, default=s, help="early stopping after N epochs without gain")
+    parser.add_argument("--seed", type=int, default=s, help="seed of the model, dropout and data order")
+    parser.add_argument("--quick", action="store_true", default=s, help="small sizes for a fast run")
+    parser.add_argument("--device", default=s, help="cpu, cuda, cuda:1 or auto")
+    parser.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's)")
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The TOML file's settings (if ``--config``) overridden by the flags given, as TrainConfig
+    keys plus ``models`` for compare (``task_options`` merged key by key)."""
+    settings: dict[str, Any] = load_toml(args.config) if getattr(args, "config", None) else {}
+    options = dict(settings.get("task_options", {}))
+    given = vars(args)
+    for name, value in given.items():
+        if name.startswith("task_") and name != "task_option":
+            options[name.removeprefix("task_")] = value
+    for key, value in given.get("task_option", []):
+        options[key] = value
+    fields = set(TrainConfig.__dataclass_fields__) - {"task_options"}
+    settings.update({k: v for k, v in given.items() if k in fields or k == "models"})
+    if options:
+        settings["task_options"] = options
+    return settings
+
+
+def config_from_settings(settings: dict[str, Any], *, source: str) -> TrainConfig:
+    """A :class:`TrainConfig` from ``settings`` (as :func:`settings_from_args` returns, without ``models``)."""
+    return TrainConfig.from_dict(settings, source=source)
