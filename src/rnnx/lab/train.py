@@ -238,6 +238,8 @@ def train(
         state = load_checkpoint(checkpoint, model, optimizer)
     elif run_dir is not None and rank == 0:
         write_json(run_dir / "config.json", config.to_dict())
+        if task.vocab is not None:  # lets rnnx generate notice a text that changed after training
+            write_json(run_dir / "vocab.json", list(task.vocab))
     best_weights = copy.deepcopy(model.state_dict())
     if resume and run_dir is not None and (run_dir / "best.safetensors").exists():
         best_model = copy.deepcopy(model)

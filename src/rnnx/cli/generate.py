@@ -1,0 +1,55 @@
+"""``rnnx generate``: sample text from a character-level model trained with ``rnnx train --task chars``.
+
+rnnx generate runs/chars --prime "We hold these" --length 300 --temperature 0.8 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    return value
+
+
+def _length(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
+    return value
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "generate",
+        help="sample text from a character-level model trained by rnnx train --task chars",
+        description="Sample characters one at a time from softmax(logits / temperature); temperature 0 "
+        "takes the most likely character.",
+    )
+    parser.add_argument("run_dir", metavar="DIR", help="a run directory written by rnnx train")
+    parser.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    parser.add_argument("--length", type=_length, default=200, help="characters to sample")
+    parser.add_argument("--temperature", type=_temperature, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", choices=("best", "latest"), default="best")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from rnnx.lab.generate import load_run, sample
+
+    model, task, _ = load_run(args.run_dir, weights=args.weights)
+    generator = torch.Generator().manual_seed(args.seed)
+    print(sample(model, task, args.prime, args.length, temperature=args.temperature, generator=generator))
+    return 0
