@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 # Subcommand modules, in the order ``rnnx --help`` lists them.
-COMMANDS: tuple[str, ...] = ("bench", "train", "compare")
+COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate")
 
 
 class _Parser(argparse.ArgumentParser):
