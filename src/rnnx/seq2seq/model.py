@@ -248,7 +248,7 @@ class Seq2Seq(nn.Module):
             strategy: ``"greedy"`` or ``"beam"``.
             beam_size: hypotheses kept per source (beam only), ``>= 1``.
             max_len: most tokens generated, ``<eos>`` included; default ``2 * S + 10``.
-            min_len: ``<eos>`` is forbidden before this many tokens.
+            min_len: at least this many tokens before ``<eos>`` (``< max_len``).
             length_penalty: GNMT ``alpha >= 0`` (Wu et al. 2016), see :mod:`rnnx.seq2seq.search`.
             n_best: hypotheses returned per source, ``1 <= n_best <= beam_size`` (beam only).
 
@@ -259,7 +259,7 @@ class Seq2Seq(nn.Module):
 
         Raises:
             TypeError, ValueError: bad inputs as in :meth:`forward`; an unknown strategy;
-                ``beam_size < 1``; ``max_len < 1``; ``min_len > max_len``; ``n_best > 1``
+                ``beam_size < 1``; ``max_len < 1``; ``min_len >= max_len``; ``n_best > 1``
                 with greedy or above ``beam_size``.
         """
         strategy = check_choice("Seq2Seq.generate", "strategy", strategy, STRATEGIES)

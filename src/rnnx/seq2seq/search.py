@@ -7,7 +7,7 @@ Hypothesis scores use the GNMT length penalty (Wu et al. 2016):
 :math:`s(Y) = \\log P(Y \\mid X) / lp(Y)`, :math:`lp(Y) = ((5 + |Y|) / 6)^\\alpha`, where
 ``|Y|`` counts the generated tokens including ``<eos>``. ``alpha = 0`` ranks by log-probability;
 larger ``alpha`` favours longer outputs. Generation never emits ``<pad>`` or ``<sos>``, and
-``<eos>`` only from step ``min_len`` on.
+``<eos>`` only after ``min_len`` other tokens (fairseq's convention).
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ class SearchOptions:
 def check_options(
     owner: str, *, max_len: object, min_len: object, length_penalty: object, sos_id: int, eos_id: int, pad_id: int
 ) -> SearchOptions:
-    """Check ``max_len >= 1``, ``0 <= min_len <= max_len`` and a real ``length_penalty >= 0``."""
+    """Check ``max_len >= 1``, ``0 <= min_len < max_len`` (room for ``<eos>``) and a real ``length_penalty >= 0``."""
     max_len = check_int(owner, "max_len", max_len, minimum=1)
     min_len = check_int(owner, "min_len", min_len, minimum=0)
-    if min_len > max_len:
-        raise ValueError(f"{owner}: min_len must be <= max_len={max_len}; got {min_len}")
+    if min_len >= max_len:
+        raise ValueError(f"{owner}: min_len must be < max_len={max_len} (min_len tokens, then <eos>); got {min_len}")
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
         raise TypeError(f"{owner}: length_penalty must be a number >= 0; got {type(length_penalty).__name__}")
     if not float(length_penalty) >= 0:
@@ -90,7 +90,7 @@ def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
 
 
 def _mask_specials(logp: Tensor, step: int, options: SearchOptions) -> Tensor:
-    """Forbid ``<pad>`` and ``<sos>`` always, and ``<eos>`` before ``min_len`` tokens."""
+    """Forbid ``<pad>`` and ``<sos>`` always, and ``<eos>`` until ``min_len`` tokens came before it."""
     logp = logp.clone()
     logp[:, [options.pad_id, options.sos_id]] = float("-inf")
     if step < options.min_len:
