@@ -178,10 +178,13 @@ def matched_hidden_size(spec: str, task: Task, match_params: int, *, num_layers:
     )
 
 
-def match_hidden_size(count: Callable[[int], int], target: int, *, step: int = 1, largest: int = 8192) -> int:
+def match_hidden_size(count: Callable[[int], int], target: int, *, step: int = 1, largest: int = 65536) -> int:
     """The multiple of ``step`` in ``[step, largest]`` whose ``count(h)`` is closest to ``target``
-    (the smaller one on a tie), by binary search; ``count`` must grow with ``h``."""
-    low, high = 1, largest // step  # in units of step
+    (the smaller one on a tie); ``count`` must grow with ``h``. Doubling finds a bracket, then
+    bisection, so no model much larger than the answer is ever built."""
+    low, high = 1, 1  # in units of step
+    while count(high * step) < target and high * step < largest:
+        low, high = high + 1, min(2 * high, largest // step)
     while low < high:
         middle = (low + high) // 2
         if count(middle * step) < target:
