@@ -30,14 +30,14 @@ def config(**changes: object) -> TrainConfig:
     return TrainConfig(**(settings | changes))  # type: ignore[arg-type]
 
 
-class Killed(Exception):
+class KilledError(Exception):
     pass
 
 
 def kill_after(epoch: int):  # type: ignore[no-untyped-def]
     def progress(event: ProgressEvent) -> None:
         if event.kind == "epoch" and event.epoch == epoch:
-            raise Killed
+            raise KilledError
 
     return progress
 
@@ -47,7 +47,7 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path: Path, sp
     # Dropout and zoneout draw from the torch RNG, so this also checks that its state is restored.
     cfg = config(model=spec, hidden_size=8, dropout=0.2, schedule="cosine", warmup_steps=3)
     whole = train(cfg, out_dir=tmp_path / "whole")
-    with pytest.raises(Killed):
+    with pytest.raises(KilledError):
         train(cfg, out_dir=tmp_path / "killed", progress=kill_after(2))
     assert latest_checkpoint(tmp_path / "killed").name == "epoch-0002"
     resumed = train(cfg, out_dir=tmp_path / "killed", resume=True)
@@ -78,7 +78,7 @@ def test_run_directory_contents(tmp_path: Path) -> None:
     assert len(trainer["optimizer"]["state"]) == len(list(result.network.parameters()))
     state = json.loads((run / "checkpoints" / "epoch-0004" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (4, 24)
-    assert not [p for p in run.rglob("*.tmp")]
+    assert not list(run.rglob("*.tmp"))
     with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
         train(config(), out_dir=run)
     with pytest.raises(ValueError, match=r"cannot resume .* with a different config \(lr: 0.01 -> 0.02\)"):
