@@ -49,9 +49,13 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         config = seq2seq.Seq2SeqConfig(cell="gru", embedding_dim=32, hidden_size=args.hidden, attention=attention)
         model = seq2seq.Seq2Seq.from_config(config, task.src_vocab, task.tgt_vocab)
         start = time.perf_counter()
-        losses = seq2seq.train(
-            model, task.train, seq2seq.TrainConfig(steps=args.steps, batch_size=64, lr=3e-3, seed=args.seed)
-        )
+
+        def report(step: int, loss: float, name: str = name) -> None:
+            if step % max(1, args.steps // 5) == 0:
+                print(f"  {name}: step {step:5d}  loss {loss:.4f}", flush=True)
+
+        train_config = seq2seq.TrainConfig(steps=args.steps, batch_size=64, lr=3e-3, seed=args.seed)
+        losses = seq2seq.train(model, task.train, train_config, callback=report)
         seconds = time.perf_counter() - start
         row = []
         for low in buckets:
