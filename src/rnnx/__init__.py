@@ -6,7 +6,7 @@ numbers. Each cell is written once from its equations (:mod:`rnnx.cells`) and ru
 machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused kernels.
 """
 
-from rnnx import cells
+from rnnx import cells, seq2seq
 from rnnx.backends import BACKENDS
 from rnnx.modules import (
     GRU,
@@ -39,4 +39,5 @@ __all__ = [
     "TransformerEncoder",
     "__version__",
     "cells",
+    "seq2seq",
 ]
