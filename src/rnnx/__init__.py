@@ -8,6 +8,7 @@ machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused ke
 
 from rnnx import cells, seq2seq
 from rnnx.backends import BACKENDS
+from rnnx.inspection import gradient_flow, trace
 from rnnx.modules import (
     GRU,
     LSTM,
@@ -39,5 +40,7 @@ __all__ = [
     "TransformerEncoder",
     "__version__",
     "cells",
+    "gradient_flow",
     "seq2seq",
+    "trace",
 ]

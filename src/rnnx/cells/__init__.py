@@ -4,7 +4,7 @@ Subclass :class:`CellStep` to write a new cell; :class:`rnnx.Recurrent` runs it 
 layer option (layers, directions, packing, dropout, zoneout, recurrent dropout, weight drop).
 """
 
-from rnnx.cells.base import CellStep, DirectionWeights, State, uniform_init
+from rnnx.cells.base import CellStep, DirectionWeights, GateRecord, State, uniform_init
 from rnnx.cells.elman import NONLINEARITIES, ElmanStep
 from rnnx.cells.gru import GRUStep
 from rnnx.cells.indrnn import IndRNNStep
@@ -17,6 +17,7 @@ __all__ = [
     "DirectionWeights",
     "ElmanStep",
     "GRUStep",
+    "GateRecord",
     "IndRNNStep",
     "LSTMStep",
     "State",

@@ -12,6 +12,8 @@ number of ``H``-wide blocks stacked in the weight matrices (1 for Elman, 3 for G
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -24,6 +26,10 @@ from rnnx.cells.norm import init_layer_norm, is_layer_norm_parameter
 
 State = tuple[Tensor, ...]
 """A cell's recurrent state. ``state[0]`` is always the hidden state ``h`` that is emitted."""
+
+GateRecord = dict[str, Tensor]
+"""Named activations of one step, each ``(B, H)``, that a cell writes while :func:`rnnx.trace`
+records it (``i, f, g, o`` for the LSTM, ``r, z, n`` for the GRU, ``pre`` for Elman/IndRNN)."""
 
 
 class DirectionWeights:
@@ -75,6 +81,11 @@ def uniform_init(t: Tensor, hidden_size: int) -> None:
     """``U(-1/sqrt(H), 1/sqrt(H))``, the initialisation of every ``torch.nn`` RNN weight."""
     bound = 1.0 / math.sqrt(hidden_size)
     torch.nn.init.uniform_(t, -bound, bound)
+
+
+@functools.cache
+def _takes_record(cls: type[CellStep]) -> bool:
+    return "record" in inspect.signature(cls.step).parameters
 
 
 class CellStep(ABC):
@@ -171,6 +182,19 @@ class CellStep(ABC):
         Returns:
             The new state, same shapes; its first tensor is the emitted hidden state.
         """
+
+    def reports_gates(self) -> bool:
+        """Whether :meth:`step` takes the keyword ``record`` (a :data:`GateRecord` it fills with
+        its named gate activations). rnnx's cells do; a cell of your own may: only
+        :func:`rnnx.trace` passes it, so the ordinary loop pays nothing for it. Without it a
+        trace still records the state (``h``, ``c``)."""
+        return _takes_record(type(self))
+
+    def step_recording(self, gi: Tensor, state: State, w: DirectionWeights, record: GateRecord) -> State:
+        """:meth:`step`, filling ``record`` with the gate activations if the cell reports them."""
+        if self.reports_gates():
+            return self.step(gi, state, w, record=record)  # type: ignore[call-arg]
+        return self.step(gi, state, w)
 
     def extra_repr(self) -> str:
         """Options shown in the owning module's repr, e.g. ``"layer_norm=True"``."""

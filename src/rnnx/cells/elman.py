@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.cells.base import CellStep, DirectionWeights, GateRecord, State
 from rnnx.cells.norm import (
     layer_norm,
     layer_norm_projection,
@@ -66,13 +66,15 @@ class ElmanStep(CellStep):
             return super().project_input(x, w)
         return layer_norm_projection(x, w, biases=("bias_ih", "bias_hh"))
 
-    def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
+    def step(self, gi: Tensor, state: State, w: DirectionWeights, *, record: GateRecord | None = None) -> State:
         (h,) = state
         h_in = w.recurrent_input(h)
         if self.layer_norm:
             pre = gi + layer_norm(F.linear(h_in, w.weight_hh), w.get("ln_hh_weight"), w.get("ln_hh_bias"))
         else:
             pre = torch.addmm(gi, h_in, w.weight_hh.t())  # gi holds W_ih x + b_ih + b_hh
+        if record is not None:
+            record["pre"] = pre  # the pre-activation: where tanh saturates or relu is dead
         return (activation(self.nonlinearity, pre),)
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.cells.base import CellStep, DirectionWeights, GateRecord, State
 from rnnx.cells.norm import (
     layer_norm,
     layer_norm_projection,
@@ -62,7 +62,7 @@ class GRUStep(CellStep):
             return super().project_input(x, w)
         return layer_norm_projection(x, w, biases=("bias_ih",))  # b_hh stays inside the step
 
-    def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
+    def step(self, gi: Tensor, state: State, w: DirectionWeights, *, record: GateRecord | None = None) -> State:
         (h,) = state
         h_in = w.recurrent_input(h)
         if self.layer_norm:
@@ -76,6 +76,8 @@ class GRUStep(CellStep):
         r = torch.sigmoid(i_r + h_r)
         z = torch.sigmoid(i_z + h_z)
         n = torch.tanh(i_n + r * h_n)
+        if record is not None:
+            record |= {"r": r, "z": z, "n": n}
         return ((1 - z) * n + z * h,)
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.cells.base import CellStep, DirectionWeights, GateRecord, State
 from rnnx.cells.elman import NONLINEARITIES, activation
 
 
@@ -46,10 +46,12 @@ class IndRNNStep(CellStep):
         else:
             super().init_parameter(kind, t, hidden_size)
 
-    def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
+    def step(self, gi: Tensor, state: State, w: DirectionWeights, *, record: GateRecord | None = None) -> State:
         (h,) = state
-        # gi holds W_ih x + b_ih + b_hh.
-        return (activation(self.nonlinearity, gi + w.weight_hh * w.recurrent_input(h)),)
+        pre = gi + w.weight_hh * w.recurrent_input(h)  # gi holds W_ih x + b_ih + b_hh
+        if record is not None:
+            record["pre"] = pre
+        return (activation(self.nonlinearity, pre),)
 
     def extra_repr(self) -> str:
         return f"nonlinearity={self.nonlinearity}"

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnx.cells.base import CellStep, DirectionWeights, State
+from rnnx.cells.base import CellStep, DirectionWeights, GateRecord, State
 from rnnx.cells.norm import (
     layer_norm,
     layer_norm_projection,
@@ -92,7 +92,7 @@ class LSTMStep(CellStep):
             return super().project_input(x, w)
         return layer_norm_projection(x, w, biases=("bias_ih", "bias_hh"))
 
-    def step(self, gi: Tensor, state: State, w: DirectionWeights) -> State:
+    def step(self, gi: Tensor, state: State, w: DirectionWeights, *, record: GateRecord | None = None) -> State:
         h, c = state
         h_in = w.recurrent_input(h)
         # gi holds W_ih x + b_ih + b_hh (layer-normalised first with layer_norm).
@@ -112,6 +112,8 @@ class LSTMStep(CellStep):
         o = torch.sigmoid(o)
         cell_out = layer_norm(c, w.get("ln_cell_weight"), w.get("ln_cell_bias")) if self.layer_norm else c
         h = o * torch.tanh(cell_out)
+        if record is not None:
+            record |= {"i": i, "f": f, "g": g, "o": o}
         weight_hr = w.get("weight_hr")
         if weight_hr is not None:
             h = h @ weight_hr.t()

@@ -3,7 +3,7 @@ the same variants as the layers."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -21,12 +21,22 @@ from rnnx._checks import (
     check_zoneout,
 )
 from rnnx.backends import check_backend, native_cell, resolve_backend
-from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep
+from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_features, unpack_state
 from rnnx.modules.variants import VariantOptions
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
+
+
+class CellTracer(Protocol):
+    """What :func:`rnnx.trace` sets on a cell module it records."""
+
+    def step(self, cell: CellStep, gi: Tensor, state: State, w: DirectionWeights) -> State:
+        """Run ``cell.step`` and keep its gate activations."""
+
+    def emit(self, state: State) -> None:
+        """Keep the state the call returns (after zoneout)."""
 
 
 class RecurrentCell(VariantOptions, TorchCompatible):
@@ -46,6 +56,10 @@ class RecurrentCell(VariantOptions, TorchCompatible):
     """
 
     _config_keys: ClassVar[tuple[str, ...]] = ("input_size", "hidden_size", "bias")
+
+    #: ``None`` except while :func:`rnnx.trace` records this cell; then every call takes the
+    #: reference step (whatever ``backend`` says) and reports it to the tracer.
+    _tracer: CellTracer | None = None
 
     def __init__(
         self,
@@ -136,17 +150,22 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if self.weight_drop and self.training:
             w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
         single_step = "the fused kernels run whole sequences; a single-step cell has none"
-        if resolve_backend(name, self.backend, self.native_unsupported(), single_step) == "native":
+        backend = resolve_backend(name, self.backend, self.native_unsupported(), single_step)
+        tracer = self._tracer
+        if backend == "native" and tracer is None:
             assert self.cell.native_mode is not None
             new = native_cell(
                 self.cell.native_mode, x, state, w.weight_ih, w.weight_hh, w.get("bias_ih"), w.get("bias_hh")
             )
         else:
             w = w.with_hidden_mask(self._recurrent_mask(x))
-            new = self.cell.step(self.cell.project_input(x, w), state, w)
+            gi = self.cell.project_input(x, w)
+            new = self.cell.step(gi, state, w) if tracer is None else tracer.step(self.cell, gi, state, w)
         if any(self.zoneout):
             sizes = [s.shape[1] for s in state]
             new = apply_zoneout(state, new, zoneout_masks(self.zoneout, x.shape[0], sizes, x, training=self.training))
+        if tracer is not None:
+            tracer.emit(new)
         if not is_batched:
             new = tuple(s.squeeze(0) for s in new)
         return new[0] if len(new) == 1 else new

@@ -37,6 +37,14 @@ def parameter_kind(name: str) -> str:
     return LAYER_SUFFIX.sub("", name)
 
 
+ScanFn = Callable[..., tuple[Tensor, tuple[Tensor, ...]]]
+"""A time loop with the signature of :func:`rnnx.recurrence.scan`."""
+
+LayerTracer = Callable[["RecurrentLayer", SequenceBatch], ScanFn]
+"""Set by :func:`rnnx.trace` on a layer it records: gives, for one forward call, the time loop
+that runs the reference steps and records them."""
+
+
 class RecurrentLayer(VariantOptions, TorchCompatible):
     """Stacked, optionally bidirectional recurrent layer running any :class:`CellStep`.
 
@@ -73,6 +81,10 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
     Raises:
         TypeError, ValueError: on arguments of the wrong type or out of range, each named.
     """
+
+    #: ``None`` except while :func:`rnnx.trace` records this layer; then every call takes the
+    #: reference path (whatever ``backend`` says) so that each step can be seen.
+    _tracer: LayerTracer | None = None
 
     _config_keys: ClassVar[tuple[str, ...]] = (
         "input_size",
@@ -278,9 +290,12 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             what=f"the parameter {self._flat_weights_names[0]}",
         )
         state = self._initial_state(hx, seq, seq.data)
-        backend = self._resolve(seq)
+        tracer = self._tracer
+        backend = self._resolve(seq) if tracer is None else "reference"
         weights = self._call_weights()
-        if backend == "native":
+        if tracer is not None:  # rnnx.trace: the reference loop, recording every step
+            output, final = self._reference(seq, state, weights, scan_fn=tracer(self, seq))
+        elif backend == "native":
             assert self.cell.native_mode is not None
             output, final = native_layer(
                 self.cell.native_mode,
@@ -296,7 +311,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 batch_first=self.batch_first,
             )
         else:
-            output, final = self._reference(seq, state, weights, fused=backend == "fused")
+            output, final = self._reference(seq, state, weights, scan_fn=fused_scan if backend == "fused" else scan)
         if seq.batch_sizes is not None:
             packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
             return packed, self._final_state(final, seq)
@@ -319,9 +334,10 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         return backend
 
     def _reference(
-        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, fused: bool = False
+        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, scan_fn: ScanFn = scan
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """The machinery of :mod:`rnnx.recurrence`, with the fused time loop if ``fused``."""
+        """The machinery of :mod:`rnnx.recurrence` with the time loop ``scan_fn`` (the reference
+        :func:`~rnnx.recurrence.scan`, the fused one, or a tracing one)."""
         x = seq.data
         if seq.batch_sizes is not None:
             batch_sizes = seq.batch_sizes.tolist()
@@ -341,7 +357,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             training=self.training,
             zoneout=self.zoneout if any(self.zoneout) else (),
             recurrent_dropout=self.recurrent_dropout,
-            scan_fn=fused_scan if fused else scan,
+            scan_fn=scan_fn,
         )
         if seq.batch_sizes is None:
             out = out.view(len(batch_sizes), seq.batch, out.shape[-1])
