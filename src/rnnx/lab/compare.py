@@ -27,7 +27,7 @@ ProgressFactory = Callable[[str], Callable[[ProgressEvent], None] | None]
 
 def slug(spec: str) -> str:
     """A directory name for a model spec: ``lstm:zoneout=0.1`` -> ``lstm-zoneout_0.1``."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", spec.replace(":", "-").replace(",", "-").replace("=", "_"))
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.replace(":", "-").replace(",", "-").replace("=", "_"))
 
 
 def _stats(values: Sequence[float]) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""compare(): the summary numbers against the runs they come from, sweeps, resume, the table."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from rnnx.lab.compare import compare, format_table, slug
+from rnnx.lab.config import TrainConfig
+
+TINY = {"seq_len": 5, "train_size": 64, "valid_size": 16, "test_size": 16}
+
+
+def base(**changes: object) -> TrainConfig:
+    settings: dict[str, object] = {"task": "adding", "task_options": dict(TINY), "hidden_size": 6, "epochs": 2}
+    return TrainConfig(**(settings | changes), batch_size=16)  # type: ignore[arg-type]
+
+
+def test_summary_matches_the_runs(tmp_path: Path) -> None:
+    results = compare(base(), ["lstm", "rnn:nonlinearity=relu"], seeds=[0, 3], out_dir=tmp_path)
+    assert (results["task"], results["metric"], results["lower_is_better"]) == ("adding", "mse", True)
+    assert results["halfway"] == results["baseline"] / 2
+    entry = results["models"]["rnn:nonlinearity=relu"]
+    runs = [
+        json.loads((tmp_path / "runs" / "rnn-nonlinearity_relu" / f"seed-{s}" / "result.json").read_text())
+        for s in (0, 3)
+    ]
+    finals = [r["final_metric"] for r in runs]
+    assert entry["final"] == {"mean": statistics.fmean(finals), "std": statistics.stdev(finals), "values": finals}
+    assert entry["best"]["values"] == [r["best_metric"] for r in runs]
+    assert entry["curves"] == [r["curve"] for r in runs]
+    assert entry["curve_mean"] == [statistics.fmean(c) for c in zip(*entry["curves"], strict=True)]
+    assert entry["train_seconds"]["values"] == [r["train_seconds"] for r in runs]
+    assert entry["params"] == runs[0]["params"]
+    assert entry["seeds"] == [0, 3]
+    assert json.loads((tmp_path / "results.json").read_text()) == json.loads(json.dumps(results))
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    table = (tmp_path / "table.md").read_text()
+    assert table.strip() == format_table(results)
+    assert f"| lstm | {results['models']['lstm']['params']:,} |" in table
+
+
+def test_resume_reads_finished_runs_back(tmp_path: Path) -> None:
+    first = compare(base(), ["gru"], out_dir=tmp_path, plots=False)
+    again = compare(base(), ["gru"], out_dir=tmp_path, resume=True, plots=False)
+    assert again["models"]["gru"]["final"] == first["models"]["gru"]["final"]
+    with pytest.raises(ValueError, match="already holds a run"):
+        compare(base(), ["gru"], out_dir=tmp_path, plots=False)
+
+
+def test_sweep(tmp_path: Path) -> None:
+    results = compare(base(epochs=1), ["gru"], sweep=("seq_len", [3, 6]), out_dir=tmp_path)
+    assert results["sweep"] == {"parameter": "seq_len", "values": [3, 6]}
+    assert [p["task_options"]["seq_len"] for p in results["points"]] == [3, 6]
+    assert (tmp_path / "seq_len-6" / "runs" / "gru" / "seed-0" / "result.json").is_file()
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert format_table(results).startswith("seq_len = 3\n\ntask adding")
+
+
+def test_table_for_accuracy_and_unreached_seeds() -> None:
+    entry = {
+        "params": 1234,
+        "final": {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]},
+        "best": {"mean": 0.6, "std": 0.0, "values": [0.6, 0.6]},
+        "train_seconds": {"mean": 2.0},
+        "samples_per_second": {"mean": 1000.0},
+        "peak_memory_bytes": 3 * 2**20,
+        "steps_to_halfway": {"values": [40, None], "mean": 40.0, "reached": 1},
+    }
+    results = {"task": "digits", "task_options": {}, "metric": "accuracy", "lower_is_better": False, "baseline": 0.1}
+    table = format_table(results | {"models": {"gru": entry}})
+    assert "| gru | 1,234 | 0.5 ± 0.1 | 0.6 ± 0 | 2.0 | 1,000 | 3.0 | 40 (1/2 seeds) |" in table
+    assert "steps to half the baseline's error" in table
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="compare: models must name at least one model"):
+        compare(base(), [" "])
+    with pytest.raises(ValueError, match="unknown model 'lsm'"):
+        compare(base(), ["lstm", "lsm"])
+    with pytest.raises(ValueError, match="compare: seeds must be >= 1; got 0"):
+        compare(base(), ["lstm"], seeds=0)
+    assert slug("lstm:layer_norm,zoneout=0.1") == "lstm-layer_norm-zoneout_0.1"
