@@ -134,14 +134,16 @@ def _device(config: TrainConfig) -> torch.device:
     return torch.device(name)
 
 
-def _distributed(device: torch.device) -> tuple[int, int]:
-    """``(rank, world_size)``, initialising the process group when started by ``torchrun``."""
+def _distributed(device: torch.device) -> tuple[int, int, bool]:
+    """``(rank, world_size, created)``: under ``torchrun`` the process group is initialised here
+    unless the caller did (``created`` says whether we did, so we also tear it down)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1
-    if not dist.is_initialized():
+        return 0, 1, False
+    created = not dist.is_initialized()
+    if created:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size()
+    return dist.get_rank(), dist.get_world_size(), created
 
 
 def _check_saved_config(run_dir: Path, config: TrainConfig) -> None:
@@ -204,7 +206,26 @@ def train(
         raise ValueError("resume=True needs out_dir, the run directory to resume")
 
     device = _device(config)
-    rank, world = _distributed(device)
+    # Every process has checked the run directory above before any can pass this rendezvous and write it.
+    rank, world, created = _distributed(device)
+    try:
+        return _train(config, run_dir, checkpoint, resume, progress, max_steps, device, rank, world)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path | None,
+    checkpoint: Path | None,
+    resume: bool,
+    progress: Callable[[ProgressEvent], None] | None,
+    max_steps: int | None,
+    device: torch.device,
+    rank: int,
+    world: int,
+) -> TrainResult:
     task = get_task(config.task, **config.task_options)
     assert config.hidden_size is not None  # resolve() filled it
     assert config.epochs is not None
@@ -276,7 +297,12 @@ def train(
             optimizer.step()
             state["step"] += 1
             state["samples"] += len(batch.targets) * world
-            losses.append(float(loss.detach()))
+            reported = loss.detach()
+            if world > 1:  # report the global batch's loss, not this process's shard's
+                reported = reported.clone()
+                dist.all_reduce(reported)
+                reported /= world
+            losses.append(float(reported))
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, state["step"], steps_per_epoch, losses[-1]))
         seconds = time.perf_counter() - started
