@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -134,3 +135,25 @@ def test_compare_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     for name in ("curves.png", "wallclock.png", "table.md"):
         assert (tmp_path / "c" / name).stat().st_size > 0
     assert (tmp_path / "c" / "runs" / "conv" / "seed-1" / "best.safetensors").is_file()
+
+
+def test_train_and_translate_reverse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["train", "--task", "reverse", "--train-size", "1500", "--valid-size", "100", "--test-size", "100"]
+    args += ["--model", "gru", "--hidden-size", "32", "--epochs", "5", "--lr", "0.01", "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["best_exact_match"] > 0.5
+    assert main(["translate", str(tmp_path / "r"), "abcdef", "hgfe", "--strategy", "beam"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert sum(a == b for a, b in zip(out, ["fedcba", "efgh"], strict=True)) >= 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO("abc\n\n"))
+    assert main(["translate", str(tmp_path / "r")]) == 0  # one source per line of stdin
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["translate", str(tmp_path / "r")]) == 2  # no sources at all
+    assert main(["generate", str(tmp_path / "r")]) == 2  # not a character model
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "rnnx generate: error: sample: task 'reverse' is not a character language model"

@@ -13,8 +13,10 @@ transformer  heads=n (4), positions=sinusoidal|learned, ff=n (4 * hidden), causa
 conv         kernel=k (3)
 ===========  ===============================================================================
 
-Every recurrent family also takes ``backend=auto|reference|native|fused``. A bare option means
-``true``. The Transformer is causal when the task wants one output per step (a language model
+Every recurrent family also takes ``backend=auto|reference|native|fused``, and on seq2seq tasks
+(an encoder-decoder :class:`rnnx.seq2seq.Seq2Seq`, Luong et al. 2015) ``attention=none|dot|general|
+additive`` (default general), ``bidirectional``, ``input_feeding`` and ``bridge=copy|linear|none``.
+A bare option means ``true``. The Transformer is causal when the task wants one output per step (a language model
 must not see the characters it predicts) and bidirectional otherwise, unless ``causal=`` says.
 
 ``match_params=N`` picks the hidden size whose model has the parameter count closest to ``N``,
@@ -32,7 +34,8 @@ from rnnx._checks import check_int
 from rnnx.lab.networks import AttentionEncoder, ConvEncoder, RecurrentEncoder, SequenceModel
 from rnnx.lab.tasks import Task
 
-_RECURRENT = {"zoneout": float, "recurrent_dropout": float, "weight_drop": float, "backend": str}
+_SEQ2SEQ = {"attention": str, "bidirectional": bool, "input_feeding": bool, "bridge": str}
+_RECURRENT = {"zoneout": float, "recurrent_dropout": float, "weight_drop": float, "backend": str, **_SEQ2SEQ}
 OPTIONS: dict[str, dict[str, type]] = {
     "rnn": {"nonlinearity": str, "layer_norm": bool, **_RECURRENT},
     "lstm": {"layer_norm": bool, "peephole": bool, "forget_bias": float, **_RECURRENT},
@@ -121,7 +124,36 @@ def _encoder(family: str, options: dict[str, Any], task: Task, input_size: int, 
     return RecurrentEncoder(_recurrent(family)(input_size, hidden, layers, batch_first=True, **options))
 
 
+def _seq2seq(family: str, options: dict[str, Any], task: Task, hidden: int, layers: int, dropout: float) -> nn.Module:
+    from rnnx.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    if family not in ("rnn", "lstm", "gru", "indrnn"):
+        raise ValueError(f"seq2seq task {task.name!r} needs a recurrent model (rnn, lstm, gru, indrnn); got {family!r}")
+    layer_options = {k: v for k, v in options.items() if k not in _SEQ2SEQ}
+    attention = options.get("attention", "general")
+    config = Seq2SeqConfig(
+        cell=family,
+        embedding_dim=hidden,
+        hidden_size=hidden,
+        num_layers=layers,
+        bidirectional=options.get("bidirectional", False),
+        attention=None if attention == "none" else attention,
+        input_feeding=options.get("input_feeding", False),
+        bridge=options.get("bridge", "copy"),
+        dropout=dropout,
+        layer_options=layer_options,
+    )
+    return Seq2Seq.from_config(config, task.info["src_vocab"], task.info["tgt_vocab"])
+
+
 def _build(family: str, options: dict[str, Any], task: Task, hidden: int, layers: int, dropout: float) -> nn.Module:
+    if task.kind == "seq2seq":
+        return _seq2seq(family, options, task, hidden, layers, dropout)
+    misplaced = sorted(set(options) & set(_SEQ2SEQ))
+    if misplaced:
+        raise ValueError(
+            f"model options {', '.join(misplaced)} are for seq2seq tasks; task {task.name!r} is a {task.kind}"
+        )
     embedding = nn.Embedding(task.input_size, hidden) if task.tokens else None
     input_size = hidden if task.tokens else task.input_size
     encoder = _encoder(family, options, task, input_size, hidden, layers)

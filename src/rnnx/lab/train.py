@@ -112,7 +112,7 @@ def evaluate(model: nn.Module, task: Task, split: str, *, batch_size: int = 500,
     total, count = 0.0, 0
     for batch in task.batches(split, batch_size):
         batch = batch.to(device)
-        value, n = task.metric_sums(model(batch.inputs, batch.lengths), batch)
+        value, n = task.score(model, batch)
         total, count = total + value, count + n
     model.train(was_training)
     return total / count
@@ -289,7 +289,7 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, state["step"], total_steps)
             batch = batch.to(device)
-            loss = task.loss(trainer(batch.inputs, batch.lengths), batch)
+            loss = task.loss(task.forward(trainer, batch), batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip is not None:

@@ -9,10 +9,14 @@ copy       classification  cross_entropy     seq_len, train/valid/test_size, see
 digits     classification  accuracy          mode (pixel|row), permute, seed
 chars      language_model  bits_per_char     path, seq_len
 csv        regression      mse               path, column, window, horizon
+reverse    seq2seq         exact_match       num_symbols, min_length, max_length, *_size, seed
+sort       seq2seq         exact_match       num_symbols, min_length, max_length, *_size, seed
+addition   seq2seq         exact_match       max_digits, *_size, seed
+dates      seq2seq         exact_match       formats, *_size, seed
 =========  ==============  ================  ==========================================
 
-The seq2seq tasks (``reverse``, ``sort``, ``addition``, ``dates``) join the registry when
-:mod:`rnnx.seq2seq` is installed alongside.
+The seq2seq tasks come from :mod:`rnnx.seq2seq.tasks`; their models are encoder-decoders
+(:class:`rnnx.seq2seq.Seq2Seq`), scored by greedy decoding.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from rnnx.lab.tasks.digits import digits
 from rnnx.lab.tasks.series import csv
 from rnnx.lab.tasks.synthetic import adding, copy, sine
 from rnnx.lab.tasks.text import chars
+from rnnx.lab.tasks.translation import addition, dates, reverse, sort
 
 TASKS: dict[str, Callable[..., Task]] = {
     "sine": sine,
@@ -34,6 +39,10 @@ TASKS: dict[str, Callable[..., Task]] = {
     "digits": digits,
     "chars": chars,
     "csv": csv,
+    "reverse": reverse,
+    "sort": sort,
+    "addition": addition,
+    "dates": dates,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 KINDS = ("regression", "classification", "language_model", "seq2seq")
 METRICS = ("mse", "accuracy", "cross_entropy", "bits_per_char", "exact_match")
@@ -154,12 +154,40 @@ class Task:
             if len(index):
                 yield data.take(index)
 
+    def forward(self, model: nn.Module, batch: Batch) -> Tensor:
+        """The model's training output on ``batch``: ``model(inputs, lengths)``, or for seq2seq the
+        teacher-forced logits ``(B, T-1, V)`` of ``model(src, src_lengths, tgt)``."""
+        if self.kind == "seq2seq":
+            logits: Tensor = model(batch.inputs, batch.lengths, batch.targets).logits
+            return logits
+        out: Tensor = model(batch.inputs, batch.lengths)
+        return out
+
     def loss(self, output: Tensor, batch: Batch) -> Tensor:
         """The training loss of ``output`` on ``batch``: MSE for regression, cross-entropy otherwise
-        (mean over the batch, and over the steps for per-step tasks)."""
+        (mean over the batch, and over the steps for per-step tasks; over the non-pad target
+        tokens after ``<sos>`` for seq2seq)."""
         if self.kind == "regression":
             return F.mse_loss(output, batch.targets)
+        if self.kind == "seq2seq":
+            gold = batch.targets[:, 1 : output.shape[1] + 1]
+            return F.cross_entropy(
+                output.reshape(-1, output.shape[-1]), gold.reshape(-1), ignore_index=self.info["pad_id"]
+            )
         return F.cross_entropy(output.reshape(-1, output.shape[-1]), batch.targets.reshape(-1))
+
+    def score(self, model: nn.Module, batch: Batch) -> tuple[float, int]:
+        """``(total, count)`` of the metric of ``model`` on ``batch`` (see :meth:`metric_sums`); a
+        seq2seq model decodes greedily, free-running, and counts exact matches."""
+        if self.kind != "seq2seq":
+            return self.metric_sums(self.forward(model, batch), batch)
+        from rnnx.seq2seq.metrics import score_batch
+
+        reference, lengths = batch.targets[:, 1:], batch.extra["tgt_lengths"] - 1  # without <sos>
+        seq2seq: Any = model  # an rnnx.seq2seq.Seq2Seq
+        out = seq2seq.generate(batch.inputs, batch.lengths, max_len=int(lengths.max()))
+        exact, _, _ = score_batch(out.tokens[:, 0], out.lengths[:, 0], reference, lengths)
+        return float(exact), len(reference)
 
     def metric_sums(self, output: Tensor, batch: Batch) -> tuple[float, int]:
         """``(total, count)`` of the metric over ``batch``; the metric is ``sum(total) / sum(count)``

@@ -1,0 +1,65 @@
+"""The seq2seq tasks in the lab: the same pairs as rnnx.seq2seq, the baseline, the model, the score."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from rnnx.lab.models import build_model
+from rnnx.lab.tasks import get_task
+from rnnx.lab.train import evaluate
+from rnnx.seq2seq import Seq2Seq
+from rnnx.seq2seq import evaluate as seq2seq_evaluate
+from rnnx.seq2seq import tasks as seq2seq_tasks
+
+SIZES = {"train_size": 60, "valid_size": 20, "test_size": 20}
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), [("reverse", {}), ("sort", {"max_length": 6}), ("addition", {"max_digits": 2}), ("dates", {})]
+)
+def test_splits_hold_the_seq2seq_pairs(name: str, options: dict[str, int]) -> None:
+    task = get_task(name, seed=3, **SIZES, **options)
+    source = seq2seq_tasks.get_task(name, seed=3, **SIZES, **options)
+    src_vocab, tgt_vocab = task.info["src_vocab"], task.info["tgt_vocab"]
+    for split in ("train", "valid", "test"):
+        data = task.split(split)
+        pairs = getattr(source, split)
+        assert len(data) == len(pairs)
+        for k, (src, tgt) in enumerate(pairs[:5]):
+            assert "".join(src_vocab.decode(data.inputs[k, : data.lengths[k]].tolist())) == src
+            assert "".join(tgt_vocab.decode(data.targets[k].tolist())) == tgt
+    common = Counter(t for _, t in source.train).most_common(1)[0][0]
+    assert task.baseline == sum(t == common for _, t in source.valid) / len(source.valid)
+    assert (task.kind, task.metric, task.lower_is_better) == ("seq2seq", "exact_match", False)
+
+
+def test_model_step_and_score_against_seq2seq_evaluate() -> None:
+    task = get_task("reverse", **SIZES)
+    torch.manual_seed(0)
+    model = build_model("gru:attention=dot,layer_norm", task, hidden_size=8)
+    assert isinstance(model, Seq2Seq)
+    assert model.encoder.rnn.cell.layer_norm
+    batch = next(task.batches("train", 8))
+    loss = task.loss(task.forward(model, batch), batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for p in model.parameters():
+        p.data.add_(0.5 * torch.randn_like(p))  # some non-trivial predictions
+    oracle = seq2seq_evaluate(model, seq2seq_tasks.get_task("reverse", **SIZES).valid)["exact_match"]
+    assert evaluate(model, task, "valid", batch_size=7) == pytest.approx(oracle)
+
+
+def test_seq2seq_model_errors() -> None:
+    task = get_task("reverse", **SIZES)
+    with pytest.raises(
+        ValueError,
+        match=r"seq2seq task 'reverse' needs a recurrent model \(rnn, lstm, gru, indrnn\); got 'transformer'",
+    ):
+        build_model("transformer", task, hidden_size=8)
+    with pytest.raises(
+        ValueError, match="model options attention are for seq2seq tasks; task 'adding' is a regression"
+    ):
+        build_model("lstm:attention=dot", get_task("adding", seq_len=4, **SIZES), hidden_size=8)
