@@ -149,3 +149,15 @@ def test_config_errors() -> None:
         train(config(task="addding"))
     with pytest.raises(ValueError, match="resume=True needs out_dir"):
         train(config(), resume=True)
+
+
+def test_an_injected_model_trains_like_the_built_one() -> None:
+    from rnnx.lab.models import build_model
+    from rnnx.lab.tasks import get_task
+
+    built = train(config(model="gru", epochs=2))
+    torch.manual_seed(0)
+    mine = build_model("gru", get_task("adding", **TINY), hidden_size=6)
+    injected = train(config(model="gru", epochs=2), model=mine)
+    assert injected.network is mine
+    assert injected.curve == built.curve  # same seed before building, so the same initial weights

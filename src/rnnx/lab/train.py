@@ -169,6 +169,7 @@ def train(
     resume: bool = False,
     progress: Callable[[ProgressEvent], None] | None = None,
     max_steps: int | None = None,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on ``config.task`` and return what was measured.
 
@@ -180,6 +181,9 @@ def train(
             its result at once). Without it, an ``out_dir`` that already holds a run is an error.
         progress: called with a :class:`ProgressEvent` after every step and epoch.
         max_steps: a budget of optimizer steps over the whole run (the cosine schedule ends there).
+        model: train this module instead of building ``config.model`` (which then only labels the
+            run); it must take the task's batches like :func:`rnnx.lab.models.build_model`'s models.
+            It is trained in place; on resume its weights are replaced by the checkpoint's.
 
     Returns:
         A :class:`TrainResult`; ``network`` is the model with its final weights; ``test_metric``
@@ -209,7 +213,7 @@ def train(
     # Every process has checked the run directory above before any can pass this rendezvous and write it.
     rank, world, created = _distributed(device)
     try:
-        return _train(config, run_dir, checkpoint, resume, progress, max_steps, device, rank, world)
+        return _train(config, run_dir, checkpoint, resume, progress, max_steps, model, device, rank, world)
     finally:
         if created:
             dist.destroy_process_group()
@@ -222,6 +226,7 @@ def _train(
     resume: bool,
     progress: Callable[[ProgressEvent], None] | None,
     max_steps: int | None,
+    given: nn.Module | None,
     device: torch.device,
     rank: int,
     world: int,
@@ -231,10 +236,15 @@ def _train(
     assert config.epochs is not None
     assert config.lr is not None
     hidden = config.hidden_size
-    if config.match_params is not None:
+    if config.match_params is not None and given is None:
         hidden = matched_hidden_size(config.model, task, config.match_params, num_layers=config.num_layers)
-    seed_everything(config.seed)
-    model = build_model(config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout)
+    seed_everything(config.seed)  # before building: the seed decides the initial weights
+    if given is None:
+        model = build_model(
+            config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout
+        )
+    else:
+        model = given
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
