@@ -21,8 +21,9 @@ class TreeStepper:
     """A stub model: the next-token distribution depends only on the prefix generated so far,
     read from ``table`` (prefix tuple -> {token: probability}); unlisted prefixes end."""
 
-    def __init__(self, table: dict[tuple[int, ...], dict[int, float]], batch: int = 1) -> None:
+    def __init__(self, table: dict[tuple[int, ...], dict[int, float]], batch: int = 1, floor: float = 1e-9) -> None:
         self.table = table
+        self.floor = floor
         self.prefixes: list[tuple[int, ...]] = [() for _ in range(batch)]
         self.started = False
 
@@ -32,7 +33,7 @@ class TreeStepper:
         self.started = True
         rows = []
         for prefix in self.prefixes:
-            probs = torch.full((V,), 1e-9)
+            probs = torch.full((V,), self.floor)
             for token, p in self.table.get(prefix, {EOS: 1.0}).items():
                 probs[token] = p
             rows.append(torch.log(probs / probs.sum()))
@@ -203,3 +204,13 @@ def test_bad_generate_inputs() -> None:
         model.generate(torch.tensor([[4, 5], [0, 0]]), [2, 0])
     with pytest.raises(ValueError, match=r"beam_search: n_best must be <= beam_size=1; got 2"):
         beam_search(TreeStepper(TRAP), 1, options(), beam_size=1, n_best=2)
+
+
+def test_more_beams_than_candidates_end_early_and_rank_last() -> None:
+    # Tokens without probability are impossible (log 0 = -inf): a beam of 4 over at most three
+    # possible outputs keeps an impossible hypothesis, which must not hold the search open.
+    out = beam_search(TreeStepper(SHORT_OR_LONG, floor=0.0), 1, options(max_len=8), beam_size=4, n_best=4)
+    assert out.tokens.shape[-1] == 3  # <eos> | A <eos> | A B <eos>: done after 3 steps, not max_len
+    assert out.lengths[0, :3].tolist() == [1, 2, 3]
+    assert out.log_probs[0, :3].tolist() == pytest.approx([math.log(0.5), math.log(0.45), math.log(0.05)], abs=1e-6)
+    assert torch.isneginf(out.scores[0, 3])

@@ -195,7 +195,8 @@ def beam_search(
         total = candidates.view(batch, k * vocab).gather(1, index)
         parent_done = finished.view(-1)[rows].view(batch, k)
         lengths = lengths.view(-1)[rows].view(batch, k) + (~parent_done).long()
-        finished = parent_done | (new_tokens == options.eos_id)
+        # A -inf hypothesis (more beams than finite candidates) can never win: let it end too.
+        finished = parent_done | (new_tokens == options.eos_id) | torch.isneginf(total)
         tokens = new_tokens.view(-1)
         history = torch.cat([history[rows], tokens.unsqueeze(1)], 1)
         if weights is not None:
