@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 # Subcommand modules, in the order ``rnnx --help`` lists them.
-COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "translate")
+COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "claims", "translate")
 
 
 class _Parser(argparse.ArgumentParser):
