@@ -161,3 +161,28 @@ def test_an_injected_model_trains_like_the_built_one() -> None:
     injected = train(config(model="gru", epochs=2), model=mine)
     assert injected.network is mine
     assert injected.curve == built.curve  # same seed before building, so the same initial weights
+
+
+def test_match_params_sizes_the_model() -> None:
+    result = train(config(model="gru", match_params=400, epochs=1))
+    from rnnx.lab.models import build_model
+    from rnnx.lab.tasks import get_task
+
+    task = get_task("adding", **TINY)
+    count = lambda h: sum(p.numel() for p in build_model("gru", task, hidden_size=h).parameters())  # noqa: E731
+    assert result.params == count(result.hidden_size)
+    assert abs(result.params - 400) <= min(abs(count(result.hidden_size + d) - 400) for d in (-1, 1))
+
+
+def test_progress_bars_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnx.lab.progress import Bars
+
+    with Bars(enabled=True) as bars:
+        callback = bars.callback("gru seed 0")
+        assert callback is not None
+        train(config(model="gru", epochs=2), progress=callback)
+    err = capsys.readouterr().err
+    assert "gru seed 0" in err
+    assert "12/12" in err  # 2 epochs of 6 steps
+    with Bars(enabled=False) as quiet:
+        assert quiet.callback("x") is None
