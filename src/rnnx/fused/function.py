@@ -127,8 +127,8 @@ class _FusedScan(torch.autograd.Function):
 
 
 def _zoneout_argument(z: Zoneout, like: Tensor) -> tuple[Tensor | None, float]:
-    if isinstance(z, Tensor):
-        return z.to(like.dtype), 0.0
+    if isinstance(z, Tensor):  # the bool keep-mask itself: the kernel reads bytes, no float copy
+        return z.contiguous(), 0.0
     return None, float(z or 0.0)
 
 

@@ -251,6 +251,41 @@ int64_t gates_of(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; 
 // Rows per parallel task: enough gate elements that splitting beats the cost of a fork.
 int64_t rows_per_task(int64_t gate_width) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(gate_width, 1)); }
 
+// Zoneout (Krueger et al. 2017) on one row of H units: out = keep ? prev : cand in training
+// (keep is the bool mask), out = cand + p * (prev - cand) in evaluation (keep is null). A second
+// destination (the emitted output) is optional.
+template <typename T>
+inline void zoneout_fwd(int64_t H, const bool* __restrict__ keep, T p, const T* __restrict__ prev,
+                        const T* __restrict__ cand, T* __restrict__ dst, T* __restrict__ dst2) {
+  if (keep) {
+    for (int64_t j = 0; j < H; ++j) dst[j] = keep[j] ? prev[j] : cand[j];
+  } else if (p == T(0)) {
+    std::memcpy(dst, cand, sizeof(T) * H);
+  } else {
+    for (int64_t j = 0; j < H; ++j) dst[j] = cand[j] + p * (prev[j] - cand[j]);
+  }
+  if (dst2) std::memcpy(dst2, dst, sizeof(T) * H);
+}
+
+// Its backward: split the incoming gradient g (in place, becomes the candidate's share) and write
+// the previous state's share to d_prev.
+template <typename T>
+inline void zoneout_bwd(int64_t H, const bool* __restrict__ keep, T p, T* __restrict__ g, T* __restrict__ d_prev) {
+  if (keep) {
+    for (int64_t j = 0; j < H; ++j) {
+      const T total = g[j];
+      d_prev[j] = keep[j] ? total : T(0);
+      g[j] = keep[j] ? T(0) : total;
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      const T total = g[j];
+      d_prev[j] = p * total;
+      g[j] = (T(1) - p) * total;
+    }
+  }
+}
+
 const void* ptr_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr() : nullptr; }
 
 template <typename T>
@@ -295,8 +330,9 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   const T* lcb = static_cast<const T*>(ptr_or_null(ln_c_b));
   const T* pp = static_cast<const T*>(ptr_or_null(peep));
   const T* mk = static_cast<const T*>(ptr_or_null(mask));
-  const T* kh = static_cast<const T*>(ptr_or_null(keep_h));
-  const T* kc = static_cast<const T*>(ptr_or_null(keep_c));
+  // Zoneout keep-masks arrive as bool (1 byte per element): no float copy to make or read.
+  const bool* kh = static_cast<const bool*>(ptr_or_null(keep_h));
+  const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   T* out_p = out.data_ptr<T>();
   T* h_p = h.data_ptr<T>();
   T* c_p = lstm ? c.data_ptr<T>() : nullptr;
@@ -376,19 +412,12 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
           for (int64_t j = 0; j < H; ++j) ch[j] = tanh_(pre[j]);
         std::memcpy(a, ch, sizeof(T) * H);
       }
-      // Zoneout: keep the previous value with weight k (a 0/1 mask in training, p in eval).
-      for (int64_t j = 0; j < H; ++j) {
-        const T k = kh ? kh[row * H + j] : T(p_h);
-        const T v = k == T(0) ? cand_h[j] : k == T(1) ? hold[j] : cand_h[j] + k * (hold[j] - cand_h[j]);
-        h_p[r * H + j] = v;
-        out_p[row * H + j] = v;
-      }
+      // Zoneout: keep the previous value where the training mask says so; in evaluation blend
+      // with weight p. Kept and replaced units are copied exactly, never computed.
+      zoneout_fwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H, out_p + row * H);
       if (lstm) {
         const T* cp = c_prev.data_ptr<T>() + srow * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const T k = kc ? kc[row * H + j] : T(p_c);
-          c_p[r * H + j] = k == T(0) ? cand_c[j] : k == T(1) ? cp[j] : cand_c[j] + k * (cp[j] - cand_c[j]);
-        }
+        zoneout_fwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), cp, cand_c.data(), c_p + r * H, nullptr);
       }
     }
     });
@@ -433,8 +462,9 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const T* lcw = static_cast<const T*>(ptr_or_null(ln_c_w));
   const T* pp = static_cast<const T*>(ptr_or_null(peep));
   const T* mk = static_cast<const T*>(ptr_or_null(mask));
-  const T* kh = static_cast<const T*>(ptr_or_null(keep_h));
-  const T* kc = static_cast<const T*>(ptr_or_null(keep_c));
+  // Zoneout keep-masks arrive as bool (1 byte per element): no float copy to make or read.
+  const bool* kh = static_cast<const bool*>(ptr_or_null(keep_h));
+  const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   const T* dout = d_out.data_ptr<T>();
   const T* hin_p = h_in.data_ptr<T>();
   const T* hprev_p = h_prev.data_ptr<T>();
@@ -460,22 +490,15 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
       const T* hold = hprev_p + row * H;
       T* dg = dgi_p + row * GH;
       // Split dh (and dc) between the kept previous value and the candidate (zoneout).
-      for (int64_t j = 0; j < H; ++j) {
-        const T total = dh_p[r * H + j] + dout[row * H + j];
-        const T k = kh ? kh[row * H + j] : T(p_h);
-        dhc[j] = (T(1) - k) * total;
-        dh_p[r * H + j] = k * total;  // flows to the previous h directly
-      }
+      for (int64_t j = 0; j < H; ++j) dhc[j] = dh_p[r * H + j] + dout[row * H + j];
+      zoneout_bwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), dhc.data(), dh_p + r * H);
       if (lstm) {
         const T* a = act_p + row * GH;
         const T* cp = c_prev.data_ptr<T>() + row * H;
         const T* cc = c_cand.data_ptr<T>() + row * H;
         const T* tc = tanh_c.data_ptr<T>() + row * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const T k = kc ? kc[row * H + j] : T(p_c);
-          dcc[j] = (T(1) - k) * dc_p[r * H + j];
-          dc_p[r * H + j] = k * dc_p[r * H + j];
-        }
+        std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
+        zoneout_bwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), dcc.data(), dc_p + r * H);
         T* dco = o.layer_norm ? d_cell.data_ptr<T>() + row * H : nullptr;
         const T* pp_o = pp ? pp + 2 * H : nullptr;
         T* dpp_o = dpp ? dpp + 2 * H : nullptr;
