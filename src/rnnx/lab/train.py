@@ -15,6 +15,7 @@ an epoch is dropped so the shards stay equal. Process 0 alone writes the run dir
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import random
@@ -156,8 +157,6 @@ def _check_saved_config(run_dir: Path, config: TrainConfig) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
