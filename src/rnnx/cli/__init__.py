@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 # Subcommand modules, in the order ``rnnx --help`` lists them.
-COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "claims", "translate")
+COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "claims", "translate", "inspect")
 
 
 class _Parser(argparse.ArgumentParser):
