@@ -104,7 +104,7 @@ def test_train_resume_and_generate_end_to_end(tmp_path: Path) -> None:
     text.write_text("abcabcabd " * 40)
     toml = tmp_path / "run.toml"
     toml.write_text('model = "gru"\nepochs = 5\nbatch_size = 8\n[task_options]\nseq_len = 12\n')
-    args = ["--task", "chars", "--path", str(text), "--config", str(toml), "--hidden-size", "8", "--epochs", "2"]
+    args = ["--task", "chars", "--path", "t.txt", "--config", str(toml), "--hidden-size", "8", "--epochs", "2"]
     result = rnnx("train", *args, "--threads", "1", "--out", "run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # not a terminal: no progress bars
@@ -113,7 +113,7 @@ def test_train_resume_and_generate_end_to_end(tmp_path: Path) -> None:
     assert summary["epochs"] == 2  # the flag overrides the file
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["model"], config["epochs"], config["batch_size"], config["hidden_size"]) == ("gru", 2, 8, 8)
-    assert config["task_options"] == {"seq_len": 12, "path": str(text)}
+    assert config["task_options"] == {"seq_len": 12, "path": str(text.resolve())}  # saved absolute
     again = rnnx("train", "--resume", "run", "--threads", "1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["final_bits_per_char"] == summary["final_bits_per_char"]
@@ -122,6 +122,10 @@ def test_train_resume_and_generate_end_to_end(tmp_path: Path) -> None:
     assert sampled.stdout.startswith("ab")
     assert len(sampled.stdout) == 2 + 30 + 1
     assert set(sampled.stdout[:-1]) <= set("abcd ")
+    elsewhere = rnnx("generate", str(tmp_path / "run"), "--length", "5", cwd=tmp_path.parent)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert elsewhere.stdout.startswith("a")  # the default prime: the text's first character
+    assert len(elsewhere.stdout) == 1 + 5 + 1
 
 
 def test_compare_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "takes the most likely character.",
     )
     parser.add_argument("run_dir", metavar="DIR", help="a run directory written by rnnx train")
-    parser.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    parser.add_argument("--prime", help="text to start from (default: the first character of the text)")
     parser.add_argument("--length", type=_length, default=200, help="characters to sample")
     parser.add_argument("--temperature", type=_temperature, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.lab.generate import load_run, sample
 
     model, task, _ = load_run(args.run_dir, weights=args.weights)
+    prime = args.prime
+    if prime is None and task.vocab is not None:
+        prime = task.vocab[int(task.train.inputs[0, 0])]
     generator = torch.Generator().manual_seed(args.seed)
-    print(sample(model, task, args.prime, args.length, temperature=args.temperature, generator=generator))
+    print(sample(model, task, prime or "", args.length, temperature=args.temperature, generator=generator))
     return 0

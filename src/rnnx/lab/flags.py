@@ -6,6 +6,7 @@ command line on top (a flag never given leaves the file's value, or the default,
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rnnx.lab.config import SCHEDULES, TrainConfig, load_toml
@@ -121,6 +122,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
             options[name.removeprefix("task_")] = value
     for key, value in given.get("task_option", []):
         options[key] = value
+    if isinstance(options.get("path"), str) and Path(options["path"]).is_file():
+        # Saved absolute, so rnnx generate and --resume find the data from any directory.
+        options["path"] = str(Path(options["path"]).resolve())
     fields = set(TrainConfig.__dataclass_fields__) - {"task_options"}
     settings.update({k: v for k, v in given.items() if k in fields or k == "models"})
     if options:
