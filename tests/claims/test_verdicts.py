@@ -20,7 +20,8 @@ def test_combine_and_over_conditions() -> None:
     assert mixed.outcome == DEPENDS
     assert mixed.reason == "x: holds: a; y: does not hold: b"
     assert over_conditions("fast", {"T=10": True, "T=100": True}).outcome == HOLDS
-    assert over_conditions("fast", {"T=10": False}).outcome == FAILS
+    assert over_conditions("fast", {"T=10: 1 ms": False}) == Verdict(FAILS, "T=10: 1 ms")
+    assert over_conditions("fast", {"T=10": False, "T=100": False}) == Verdict(FAILS, "fast in none of 2 cases")
     assert over_conditions("fast", {"T=10": True, "T=100": False}) == Verdict(DEPENDS, "fast only at T=10")
     with pytest.raises(ValueError, match="outcome must be one of"):
         Verdict("maybe", "")

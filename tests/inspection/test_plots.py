@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnx
-from rnnx.inspection.plots import plot_gates, plot_gradient_flow
+from rnnx.inspection.plots import file_mode, plot_gates, plot_gradient_flow
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,8 +28,10 @@ def test_gate_heatmaps_one_panel_per_name_over_the_sequence_length(tmp_path: Pat
     torch.testing.assert_close(torch.as_tensor(image.data), tr[""][0]["f"][:4, 1].T)
     assert path.read_bytes().startswith(PNG)
     assert [p.name for p in path.parent.iterdir()] == ["gates.png"], "no temporary file left"
-    only = plot_gates(tr[""][0], names=["f"])
-    assert len([ax for ax in only.axes if ax.get_ylabel()]) == 1
+    assert path.stat().st_mode & 0o777 == file_mode(), "an ordinary file, not mkstemp's private one"
+    only = plot_gates(tr[""][0], names=["f"], inputs=x[:, 0])
+    assert [ax.get_ylabel().split("\n")[0] for ax in only.axes if ax.get_ylabel()] == ["input", "f"]
+    torch.testing.assert_close(torch.as_tensor(only.axes[0].images[0].get_array().data), x[:, 0].T)
     with pytest.raises(IndexError, match="sequence must be in \\[0, 2\\); got 2"):
         plot_gates(tr[""][0], sequence=2)
 

@@ -73,16 +73,18 @@ def combine(parts: Sequence[tuple[str, Verdict]]) -> Verdict:
 
 
 def over_conditions(name: str, results: Mapping[str, bool]) -> Verdict:
-    """A part that was checked under several conditions (e.g. sequence lengths): holds if it
-    held under all, does not hold if under none, else depends, naming where it held."""
+    """A part checked under one or several conditions (e.g. sequence lengths), each named by a
+    key that shows its numbers: holds if it held under all, does not hold if under none, else
+    depends, naming where it held. With one condition the reason is its key."""
     held = [k for k, ok in results.items() if ok]
     count = len(results)
+    if count == 1:
+        (key,) = results
+        return Verdict(HOLDS if held else FAILS, key)
     if len(held) == count:
-        return Verdict(HOLDS, f"{name} in all {count} cases" if count > 1 else f"{name} ({held[0]})")
+        return Verdict(HOLDS, f"{name} in all {count} cases")
     if not held:
-        return Verdict(
-            FAILS, f"{name} in none of {count} cases" if count > 1 else f"not {name} ({next(iter(results))})"
-        )
+        return Verdict(FAILS, f"{name} in none of {count} cases")
     return Verdict(DEPENDS, f"{name} only at {', '.join(held)}")
 
 

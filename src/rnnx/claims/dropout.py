@@ -26,7 +26,7 @@ SMALLER_GAP = 0.9  # dropout must shrink the gap by at least 10% to count
 
 
 def measure(settings: Settings) -> dict[str, Any]:
-    epochs = 40 if settings.quick else 100
+    epochs = 100 if settings.quick else 300
     hidden = 128 if settings.quick else 256
     runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
     task_options = {"seq_len": 64}
@@ -41,6 +41,7 @@ def measure(settings: Settings) -> dict[str, Any]:
                 num_layers=2,
                 dropout=p,
                 epochs=epochs,
+                batch_size=16,
                 lr=3e-3,
                 seed=seed,
             )

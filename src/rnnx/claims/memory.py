@@ -29,7 +29,7 @@ HIDDEN = 32
 
 def measure(settings: Settings) -> dict[str, Any]:
     lengths = [10, 30, 100] if settings.quick else [10, 30, 100, 200, 400]
-    steps = 250 if settings.quick else 1500
+    steps = 400 if settings.quick else 2000
     sizes = {"train_size": 4000, "valid_size": 300, "test_size": 100}
     budget = count_parameters(build_model("lstm", get_task("adding", seq_len=10, **sizes), hidden_size=HIDDEN))
     metric: dict[str, dict[str, dict[str, float]]] = {t: {m: {} for m in MODELS} for t in TASKS}

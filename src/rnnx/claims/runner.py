@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from rnnx.claims.base import Claim, ClaimResult, Settings, run_claim
+from rnnx.inspection.plots import file_mode
 
 # Claim number -> the module that tests it (imported only when run: each pulls in what it needs).
 MODULES: dict[int, str] = {
@@ -82,6 +83,7 @@ def write_json(results: Sequence[ClaimResult], path: Path) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2)
             handle.write("\n")
+        os.chmod(temp, file_mode())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -34,6 +34,13 @@ def new_figure(width: float, height: float) -> Figure:
     return figure
 
 
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 100) -> Path:
     """Write ``figure`` as PNG atomically (a temporary file in the same folder, then
     :func:`os.replace`), creating the folder. Returns the path."""
@@ -43,6 +50,7 @@ def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 100)
     try:
         with os.fdopen(fd, "wb") as handle:
             figure.savefig(handle, format="png", dpi=dpi)
+        os.chmod(temp, file_mode())  # mkstemp makes it private; a saved plot is an ordinary file
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -55,6 +63,7 @@ def plot_gates(
     *,
     sequence: int = 0,
     names: Sequence[str] | None = None,
+    inputs: Tensor | None = None,
     title: str | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -65,6 +74,7 @@ def plot_gates(
         record: one layer and direction of a trace, e.g. ``tr["lstm"][0]``.
         sequence: which sequence of the batch.
         names: the gates and states to show, in order; default all (gates first).
+        inputs: that sequence's input ``(T, F)``, shown in a first panel (features over time).
         title: the figure's title.
         path: also write the PNG here.
 
@@ -77,8 +87,17 @@ def plot_gates(
         raise IndexError(f"plot_gates: sequence must be in [0, {batch}); got {sequence}")
     shown = list(names) if names is not None else list(record.names)
     length = int(record.lengths[sequence])
-    figure = new_figure(8.0, 1.2 + 1.5 * len(shown))
-    axes = figure.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    panels = len(shown) + (inputs is not None)
+    figure = new_figure(8.0, 1.2 + 1.5 * panels)
+    axes = list(figure.subplots(panels, 1, sharex=True, squeeze=False)[:, 0])
+    if inputs is not None:
+        ax = axes.pop(0)
+        values = inputs[:length].T.float().cpu().numpy()  # (features, time)
+        image = ax.imshow(values, aspect="auto", cmap="Greys", interpolation="nearest")
+        ax.set_ylabel("input\nfeature")
+        if values.shape[0] <= 10:
+            ax.set_yticks(range(values.shape[0]))
+        figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     for ax, name in zip(axes, shown, strict=True):
         values = record[name][:length, sequence].T.float().cpu().numpy()  # (units, time)
         if name in _UNIT_RANGE:

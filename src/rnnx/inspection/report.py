@@ -85,13 +85,15 @@ def inspect_run(
         ) from error
     with torch.no_grad(), recorder as tr:
         model(batch.inputs, batch.lengths)
+    first = tr.calls()[0].name  # the layer that reads the inputs
     for call in tr.calls():
         for record in call:
             suffix = "_reverse" if record.direction else ""
             path = out / f"trace_{_file_name(call.name)}_l{record.layer}{suffix}.png"
             where = f"{call.name or 'model'} layer {record.layer}{suffix}"
             title = f"{config.model} on {task.name}: {where}, {split}[{rows[0]}]"
-            plot_gates(record, sequence=0, title=title, path=path)
+            features = batch.inputs[0] if batch.inputs.dim() == 3 else None  # token ids are not drawn
+            plot_gates(record, sequence=0, inputs=features if call.name == first else None, title=title, path=path)
             written.append(path)
     flow = gradient_flow(model, (batch.inputs, batch.lengths), lambda output: task.loss(output, batch))
     curves = {f"{f.name or 'model'} layer {f.layer}{' reverse' if f.direction else ''}": f.norms for f in flow.flows}
