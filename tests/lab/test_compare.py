@@ -37,6 +37,8 @@ def test_summary_matches_the_runs(tmp_path: Path) -> None:
     assert entry["params"] == runs[0]["params"]
     assert entry["seeds"] == [0, 3]
     assert json.loads((tmp_path / "results.json").read_text()) == json.loads(json.dumps(results))
+    settings = json.loads((tmp_path / "config.json").read_text())
+    assert settings == base().resolve().to_dict() | {"models": ["lstm", "rnn:nonlinearity=relu"], "seeds": [0, 3]}
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     table = (tmp_path / "table.md").read_text()
     assert table.strip() == format_table(results)

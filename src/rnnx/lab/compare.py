@@ -1,10 +1,11 @@
 """``compare(...)``: train several models over several seeds on one task and summarise them.
 
-Writes, under ``out_dir``: ``runs/<model>/seed-<k>/`` (each a full :func:`rnnx.lab.train.train`
-run directory), ``results.json``, ``table.md`` and the plots ``curves.png`` (validation metric per
-epoch, the trivial baseline dashed) and ``wallclock.png`` (the same against training seconds).
-With a sweep (``{"seq_len": [10, 50, 100]}``), every value gets its own comparison under
-``<parameter>-<value>/`` and ``sweep.png`` plots the final metric against the value.
+Writes, under ``out_dir``: ``config.json`` (the resolved settings), ``runs/<model>/seed-<k>/``
+(each a full :func:`rnnx.lab.train.train` run directory), ``results.json``, ``table.md`` and
+the plots ``curves.png`` (validation metric per epoch, the trivial baseline dashed) and
+``wallclock.png`` (the same against training seconds). With a sweep (``("seq_len", [10, 50])``),
+every value gets its own comparison under ``<parameter>-<value>/`` and ``sweep.png`` plots the
+final metric against the value.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def compare(
             raise ValueError(f"compare: seeds must be >= 1; got {seeds!r}")
         seeds = list(range(seeds))
     root = None if out_dir is None else Path(out_dir)
+    if root is not None:  # the resolved settings of the whole comparison, beside its results
+        settings = config.resolve().to_dict() | {"models": models, "seeds": list(seeds)}
+        write_json(root / "config.json", settings | ({"sweep": {sweep[0]: list(sweep[1])}} if sweep else {}))
     if sweep is None:
         results = _compare_one(config, models, list(seeds), root, resume, progress)
     else:
