@@ -46,6 +46,15 @@ VARIANTS: list[tuple[str, type, dict[str, Any], plain.Step, dict[str, Any]]] = [
 VARIANT_IDS = [v[0] for v in VARIANTS]
 
 
+def plain_zoneout_mask(rows: int, size: int, p: float) -> torch.Tensor:
+    """The documented zoneout draw, written out: four 16-bit lanes per random 64-bit word, lowest
+    bits first, each with its top bit flipped is a uniform u; keep where u < round(p * 65536)."""
+    count = rows * size
+    words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64).tolist()
+    uniforms = [(((w % 2**64) >> (16 * lane)) & 0xFFFF) ^ 0x8000 for w in words for lane in range(4)][:count]
+    return torch.tensor([u < round(p * 65536) for u in uniforms]).view(rows, size)
+
+
 def direction_params(module: torch.nn.Module) -> list[plain.Params]:
     return [{parameter_kind(n): getattr(module, n) for n in names} for names in module._all_weights]
 
@@ -208,7 +217,9 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
                 mask = (torch.rand(batch, sizes[0]) >= p_rd).double() / (1 - p_rd)
             zoneout: tuple[Any, ...] = ()
             if p_zo:
-                zoneout = tuple((torch.rand(steps * batch, s) < p_zo).double().view(steps, batch, s) for s in sizes)
+                zoneout = tuple(
+                    plain_zoneout_mask(steps * batch, s, p_zo).double().view(steps, batch, s) for s in sizes
+                )
             state0 = tuple(torch.zeros(batch, s, dtype=torch.float64) for s in sizes)
             o, _ = plain.run_direction(
                 step, h, state0, params[k], dict(opts, mask=mask), reverse=direction == 1, zoneout=zoneout
@@ -237,6 +248,19 @@ def test_zoneout_keeps_previous_values_at_rate_p() -> None:
     out, _ = layer(x)
     kept = (out[1:] == out[:-1]).double().mean().item()
     assert 0.27 < kept < 0.33
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.99999])
+def test_zoneout_mask_draw_is_the_documented_one(p: float) -> None:
+    from rnnx.recurrence.regularize import bernoulli16
+
+    torch.manual_seed(3)
+    ours = bernoulli16(7, 9, p, device=torch.device("cpu"))
+    torch.manual_seed(3)
+    assert torch.equal(ours, plain_zoneout_mask(7, 9, p))
+    torch.manual_seed(4)
+    rate = bernoulli16(1000, 1000, 0.3, device=torch.device("cpu")).double().mean().item()
+    assert abs(rate - round(0.3 * 65536) / 65536) < 2e-3  # 4.6 standard deviations of the mean
 
 
 def test_recurrent_dropout_and_weight_drop_are_identity_in_eval() -> None:
