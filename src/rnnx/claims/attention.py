@@ -25,7 +25,7 @@ DROP = 0.10  # a fall in token accuracy of 10 points from the shortest to the lo
 
 
 def measure(settings: Settings) -> dict[str, Any]:
-    low, high = (4, 16) if settings.quick else (4, 30)
+    low, high = (4, 15) if settings.quick else (4, 31)
     steps = 500 if settings.quick else 3000
     task = get_task("reverse", min_length=low, max_length=high, train_size=6000, valid_size=600, test_size=10)
     by_length: dict[int, list[tuple[str, str]]] = {}

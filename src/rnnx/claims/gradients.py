@@ -139,7 +139,7 @@ def verdict(numbers: dict[str, Any]) -> Verdict:
         explode = Verdict(DEPENDS, f"the gradient grows only at radius {', '.join(map(str, grows))}")
     else:
         worst = max(v["ratio"] for v in above.values())
-        explode = Verdict(FAILS, f"no explosion above radius 1: tanh saturation caps it (furthest/last {worst:.2g})")
+        explode = Verdict(FAILS, f"no growth with distance above radius 1 (furthest/last {worst:.2g})")
     wins = {
         f"{kind} {state}": stats[f"{kind}, {state}"]["ratio"] > MITIGATES * stats[f"RNN, {state}"]["ratio"]
         for kind in GATED
