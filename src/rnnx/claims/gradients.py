@@ -13,6 +13,7 @@ the mean factor per step, and how well a straight line fits ``log norm`` against
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,11 @@ def curve_stats(norms: list[float]) -> dict[str, float]:
 
 
 def norms_of(model: Regressor, x: Tensor) -> list[float]:
-    weights = torch.linspace(-1.0, 1.0, x.shape[1]).unsqueeze(1)
-    flow = gradient_flow(model, x, lambda y: (y * weights).sum())
+    """The gradient norm at every step, measured on a float64 copy: at radius 0.5 it falls by
+    ~1e-30 over 100 steps, below float32's normal range."""
+    probe = copy.deepcopy(model).double()
+    weights = torch.linspace(-1.0, 1.0, x.shape[1], dtype=torch.float64).unsqueeze(1)
+    flow = gradient_flow(probe, x.double(), lambda y: (y * weights).sum())
     return [float(v) for v in flow.get("rnn").norms]
 
 
