@@ -22,7 +22,7 @@ from rnnx import seq2seq
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--min-length", type=int, default=5)
     parser.add_argument("--max-length", type=int, default=40)
     parser.add_argument("--bucket", type=int, default=5, help="width of the length buckets")
