@@ -54,6 +54,10 @@ def test_evaluate_needs_vocabularies_for_pairs() -> None:
     bare = seq2seq.Seq2Seq(model.encoder, model.decoder, bridge=model.bridge)
     with pytest.raises(ValueError, match=r"evaluate: pairs need a model with src_vocab and tgt_vocab"):
         seq2seq.evaluate(bare, [("ab", "ba")])
+    with pytest.raises(
+        TypeError, match=r"evaluate: data must be all \(source, target\) pairs or all Batch objects; got a mix"
+    ):
+        seq2seq.evaluate(model, [("ab", "ba"), *reverse_task().batches("test", batch_size=8)])
     with pytest.raises(ValueError, match=r"evaluate: data must not be empty"):
         seq2seq.evaluate(model, [])
     with pytest.raises(ValueError, match=r"translate: source 1 is empty"):

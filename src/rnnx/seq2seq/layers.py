@@ -19,8 +19,9 @@ def make_layer(owner: str, cell: str, input_size: int, hidden_size: int, **optio
         ValueError: ``cell`` is not one of ``LAYERS``; the layer's own errors otherwise.
     """
     check_choice(owner, "cell", cell, tuple(LAYERS))
-    layer: Any = LAYERS[cell]  # the subclasses take (input_size, hidden_size, ...), not a cell
-    return layer(input_size, hidden_size, **options)  # type: ignore[no-any-return]
+    cls: Any = LAYERS[cell]  # the subclasses take (input_size, hidden_size, ...), not a cell
+    layer: RecurrentLayer = cls(input_size, hidden_size, **options)
+    return layer
 
 
 def layer_name(rnn: RecurrentLayer) -> str | None:

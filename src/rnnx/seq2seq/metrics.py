@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -75,16 +76,16 @@ def evaluate(
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"evaluate: model must be an rnnx.seq2seq.Seq2Seq; got {type(model).__name__}")
     check_int("evaluate", "batch_size", batch_size, minimum=1)
-    items = list(data)
+    items: list[object] = list(data)
     if not items:
         raise ValueError("evaluate: data must not be empty")
-    if isinstance(items[0], Batch):
-        batches = [b for b in items if isinstance(b, Batch)]
-    else:
+    batches = [item for item in items if isinstance(item, Batch)]
+    if batches and len(batches) != len(items):
+        raise TypeError("evaluate: data must be all (source, target) pairs or all Batch objects; got a mix")
+    if not batches:
         if model.src_vocab is None or model.tgt_vocab is None:
             raise ValueError("evaluate: pairs need a model with src_vocab and tgt_vocab; pass Batch objects instead")
-        pairs: list[Pair] = [item for item in items if not isinstance(item, Batch)]  # type: ignore[misc]
-        batches = make_batches(pairs, model.src_vocab, model.tgt_vocab, batch_size=batch_size)
+        batches = make_batches(cast(list[Pair], items), model.src_vocab, model.tgt_vocab, batch_size=batch_size)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
