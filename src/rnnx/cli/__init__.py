@@ -1,6 +1,14 @@
 """The ``rnnx`` command line: one module per subcommand, each with ``add_parser`` and ``run``.
 
-    rnnx bench [--suite core|variants] [--shapes T,B,I,H] [--repeats N]
+    rnnx bench     time rnnx against torch.nn (ratios measured in the same run)
+    rnnx train     train one model on one task, with checkpoints and exact resume
+    rnnx compare   train several models (and seeds) on one task; table, results.json, plots
+    rnnx generate  sample text from a trained character model
+    rnnx translate decode with a trained seq2seq model
+    rnnx inspect   gate heatmaps and gradient flow of a trained run
+    rnnx claims    measure the textbook claims about recurrent layers
+
+``rnnx COMMAND --help`` lists each command's options.
 
 Bad arguments, and the ``ValueError``/``TypeError``/``FileNotFoundError`` a command raises on bad
 input, print one line on stderr and exit with code 2.
