@@ -6,9 +6,10 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from rnnx.lab.compare import compare, format_table, slug
+from rnnx.lab.compare import compare, format_table, slug, verdict
 from rnnx.lab.config import TrainConfig
 
 TINY = {"seq_len": 5, "train_size": 64, "valid_size": 16, "test_size": 16}
@@ -76,6 +77,47 @@ def test_table_for_accuracy_and_unreached_seeds() -> None:
     table = format_table(results | {"models": {"gru": entry}})
     assert "| gru | 1,234 | 0.5 ± 0.1 | 0.6 ± 0 | 2.0 | 1,000 | 3.0 | 40 (1/2 seeds) |" in table
     assert "steps to half the baseline's error" in table
+    assert table.endswith("winner: gru (accuracy 0.5). Reached half the baseline's error (0.55): none; not: gru.")
+
+
+def _entry(values: list[float]) -> dict[str, object]:
+    return {
+        "final": {
+            "mean": sum(values) / len(values),
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "values": values,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("lstm", "gru", "expected"),
+    [
+        (
+            [0.01, 0.02, 0.03],
+            [0.30, 0.31, 0.29],
+            "winner: lstm (mse 0.02); runner-up gru (0.3), a lead larger than the spread over seeds. Reached baseline/2 (0.08): lstm; not: gru.",
+        ),
+        (
+            [0.05, 0.01, 0.09],
+            [0.07, 0.03, 0.05],
+            "winner: lstm (mse 0.05); runner-up gru (0.05), within the spread over seeds: no clear winner. Reached baseline/2 (0.08): lstm, gru.",
+        ),
+        (
+            [0.5],
+            [0.02],
+            "winner: gru (mse 0.02); runner-up lstm (0.5), one seed each, so no spread to judge the lead by (try --seeds 3). Reached baseline/2 (0.08): gru; not: lstm.",
+        ),
+    ],
+)
+def test_verdict_follows_the_numbers(lstm: list[float], gru: list[float], expected: str) -> None:
+    results = {
+        "metric": "mse",
+        "lower_is_better": True,
+        "baseline": 0.16,
+        "models": {"lstm": _entry(lstm), "gru": _entry(gru)},
+    }
+    assert verdict(results) == expected
 
 
 def test_bad_arguments() -> None:

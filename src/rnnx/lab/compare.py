@@ -216,4 +216,38 @@ def format_table(results: dict[str, Any]) -> str:
             f"{entry['train_seconds']['mean']:.1f} | {entry['samples_per_second']['mean']:,.0f} | "
             f"{entry['peak_memory_bytes'] / 2**20:.1f} | {reach} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", verdict(results)])
+
+
+def verdict(results: dict[str, Any]) -> str:
+    """Which model wins one comparison, and how surely, from the numbers in ``results``.
+
+    The winner has the best mean final metric. Its lead over the runner-up is called clear when the
+    gap between the means exceeds the sum of their standard deviations over seeds, within the
+    spread otherwise; with one seed per model there is no spread to judge by, and the line says so.
+    It also names the models that got halfway from the trivial baseline to a perfect score
+    (baseline/2 for losses) and those that did not.
+    """
+    metric, lower = results["metric"], results["lower_is_better"]
+    sign = 1 if lower else -1
+    ranked = sorted(results["models"].items(), key=lambda item: sign * item[1]["final"]["mean"])
+    best, entry = ranked[0]
+    text = f"winner: {best} ({metric} {entry['final']['mean']:.4g})"
+    if len(ranked) > 1:
+        second, other = ranked[1]
+        gap = abs(entry["final"]["mean"] - other["final"]["mean"])
+        seeds = min(len(entry["final"]["values"]), len(other["final"]["values"]))
+        if seeds < 2:
+            how = "one seed each, so no spread to judge the lead by (try --seeds 3)"
+        elif gap > entry["final"]["std"] + other["final"]["std"]:
+            how = "a lead larger than the spread over seeds"
+        else:
+            how = "within the spread over seeds: no clear winner"
+        text += f"; runner-up {second} ({other['final']['mean']:.4g}), {how}"
+    baseline = results["baseline"]
+    halfway = baseline / 2 if lower else 1.0 - (1.0 - baseline) / 2
+    reached = [spec for spec, e in ranked if sign * e["final"]["mean"] <= sign * halfway]
+    missed = [spec for spec, e in ranked if spec not in reached]
+    target = "baseline/2" if lower else "half the baseline's error"
+    text += f". Reached {target} ({halfway:.4g}): {', '.join(reached) or 'none'}"
+    return text + (f"; not: {', '.join(missed)}." if missed else ".")
