@@ -263,3 +263,21 @@ def test_errors_name_what_is_wrong() -> None:
         gru(torch.randn(T, B, I))
     with pytest.raises(KeyError, match="'c'"):
         _ = tr[""][0].c
+
+
+def test_reprs_show_shapes_not_values() -> None:
+    torch.manual_seed(0)
+    lstm = rnnx.LSTM(3, 4, 2)
+    x = torch.randn(5, 2, 3)
+    with rnnx.trace(lstm) as tr:
+        lstm(x)
+    assert repr(tr[""][1]) == (
+        "DirectionTrace(layer=1, direction=0, i=(5, 2, 4), f=(5, 2, 4), g=(5, 2, 4), o=(5, 2, 4), h=(5, 2, 4), c=(5, 2, 4))"
+    )
+    flow = rnnx.gradient_flow(lstm, x, lambda out: out[0][-1].sum())
+    text = repr(flow.get("", layer=0))
+    norms = flow.get("", layer=0).norms
+    assert (
+        text
+        == f"DirectionFlow(name='', call=0, layer=0, direction=0, steps=5, first={norms[0].item():.3g}, last={norms[-1].item():.3g})"
+    )

@@ -47,6 +47,15 @@ class DirectionFlow:
         """``(T,)``: the norm of :math:`\\partial L / \\partial h_t` over the whole batch ``(B, P)``."""
         return self.per_sequence.pow(2).sum(dim=1).sqrt()
 
+    def __repr__(self) -> str:
+        norms = self.norms
+        return (
+            f"DirectionFlow(name={self.name!r}, call={self.call}, layer={self.layer}, direction={self.direction}, "
+            f"steps={norms.shape[0]}, first={norms[0].item():.3g}, last={norms[-1].item():.3g})"
+            if norms.numel()
+            else f"DirectionFlow(name={self.name!r}, call={self.call}, layer={self.layer}, steps=0)"
+        )
+
 
 @dataclass(frozen=True)
 class GradientFlow:

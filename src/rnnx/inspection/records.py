@@ -81,6 +81,11 @@ class DirectionTrace:
             return self.states[name]
         raise KeyError(f"no gate or state named {name!r}; this trace has {list(self.names)}")
 
+    def __repr__(self) -> str:
+        # Shapes, not values: a trace holds T * B * H numbers per gate.
+        shapes = ", ".join(f"{k}={tuple(v.shape)}" for k, v in {**self.gates, **self.states}.items())
+        return f"DirectionTrace(layer={self.layer}, direction={self.direction}, {shapes})"
+
 
 @dataclass
 class CallTrace:
