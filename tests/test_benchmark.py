@@ -68,3 +68,18 @@ def test_cli_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("rnnx")
     assert message in line
+
+
+def test_lab_commands_without_the_lab_extra_stop_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(["compare", "--task", "adding", "--models", "gru", "--out", "unused"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert (
+        line
+        == "rnnx compare: error: needs the lab extra (matplotlib not installed); install it with: pip install 'rnnx[lab]'"
+    )

@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from typing import NoReturn
 
 # Subcommand modules, in the order ``rnnx --help`` lists them.
 COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "claims", "translate", "inspect")
+
+# The lab commands plot (matplotlib), draw progress (rich) and load bundled data (scikit-learn):
+# the ``lab`` extra. They are checked before any work starts, so a long run never fails at its end.
+LAB_COMMANDS = frozenset({"train", "compare", "generate", "claims", "translate", "inspect"})
+LAB_MODULES = {"matplotlib": "matplotlib", "rich": "rich", "sklearn": "scikit-learn"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,8 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def missing_lab_packages() -> list[str]:
+    """The distributions of the ``lab`` extra that are not installed."""
+    return [package for module, package in LAB_MODULES.items() if importlib.util.find_spec(module) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in LAB_COMMANDS and (missing := missing_lab_packages()):
+        print(
+            f"rnnx {args.command}: error: needs the lab extra ({', '.join(missing)} not installed); "
+            "install it with: pip install 'rnnx[lab]'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return int(args.run(args))
     except (ValueError, TypeError, FileNotFoundError) as error:
