@@ -7,25 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _temperature(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
-    return value
-
-
-def _length(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
-    return value
+from rnnx.cli._args import nonnegative_float, nonnegative_int
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,8 +19,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("run_dir", metavar="DIR", help="a run directory written by rnnx train")
     parser.add_argument("--prime", help="text to start from (default: the first character of the text)")
-    parser.add_argument("--length", type=_length, default=200, help="characters to sample")
-    parser.add_argument("--temperature", type=_temperature, default=1.0)
+    parser.add_argument("--length", type=nonnegative_int, default=200, help="characters to sample")
+    parser.add_argument("--temperature", type=nonnegative_float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", choices=("best", "latest"), default="best")
     parser.set_defaults(run=run)

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rnnx.cli._args import nonnegative_float, positive_int
 from rnnx.lab.config import SCHEDULES, TrainConfig, load_toml
 
 # flag -> task option, for the options most tasks take; any other goes through --task-option.
@@ -25,30 +26,10 @@ TASK_FLAGS = {
 }
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
-    return value
-
-
 def _clip(text: str) -> float | None:
     if text.lower() == "none":
         return None
-    value = _nonnegative_float(text)
+    value = nonnegative_float(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none'; got {text!r}")
     return value
@@ -92,23 +73,25 @@ def add_training_flags(parser: argparse.ArgumentParser, *, models: bool) -> None
         parser.add_argument("--models", default=s, help="comma-separated model specs, e.g. rnn,lstm,gru,transformer")
     else:
         parser.add_argument("--model", default=s, help="a model spec, e.g. lstm or lstm:layer_norm,zoneout=0.1")
-    parser.add_argument("--hidden-size", type=_positive, default=s)
-    parser.add_argument("--num-layers", type=_positive, default=s)
-    parser.add_argument("--match-params", type=_positive, default=s, metavar="N", help="size each model to ~N params")
-    parser.add_argument("--dropout", type=_nonnegative_float, default=s)
-    parser.add_argument("--epochs", type=_positive, default=s)
-    parser.add_argument("--steps-per-epoch", type=_positive, default=s)
-    parser.add_argument("--batch-size", type=_positive, default=s)
-    parser.add_argument("--lr", type=_nonnegative_float, default=s)
-    parser.add_argument("--weight-decay", type=_nonnegative_float, default=s)
+    parser.add_argument("--hidden-size", type=positive_int, default=s)
+    parser.add_argument("--num-layers", type=positive_int, default=s)
+    parser.add_argument(
+        "--match-params", type=positive_int, default=s, metavar="N", help="size each model to ~N params"
+    )
+    parser.add_argument("--dropout", type=nonnegative_float, default=s)
+    parser.add_argument("--epochs", type=positive_int, default=s)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=s)
+    parser.add_argument("--batch-size", type=positive_int, default=s)
+    parser.add_argument("--lr", type=nonnegative_float, default=s)
+    parser.add_argument("--weight-decay", type=nonnegative_float, default=s)
     parser.add_argument("--clip", type=_clip, default=s, help="max gradient norm, or 'none'")
     parser.add_argument("--schedule", choices=SCHEDULES, default=s)
     parser.add_argument("--warmup-steps", type=int, default=s)
-    parser.add_argument("--patience", type=_positive, default=s, help="early stopping after N epochs without gain")
+    parser.add_argument("--patience", type=positive_int, default=s, help="early stopping after N epochs without gain")
     parser.add_argument("--seed", type=int, default=s, help="seed of the model, dropout and data order")
     parser.add_argument("--quick", action="store_true", default=s, help="small sizes for a fast run")
     parser.add_argument("--device", default=s, help="cpu, cuda, cuda:1 or auto")
-    parser.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
