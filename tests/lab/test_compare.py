@@ -73,7 +73,14 @@ def test_table_for_accuracy_and_unreached_seeds() -> None:
         "peak_memory_bytes": 3 * 2**20,
         "steps_to_halfway": {"values": [40, None], "mean": 40.0, "reached": 1},
     }
-    results = {"task": "digits", "task_options": {}, "metric": "accuracy", "lower_is_better": False, "baseline": 0.1}
+    results = {
+        "task": "digits",
+        "task_options": {},
+        "metric": "accuracy",
+        "lower_is_better": False,
+        "baseline": 0.1,
+        "halfway": 0.55,
+    }
     table = format_table(results | {"models": {"gru": entry}})
     assert "| gru | 1,234 | 0.5 ± 0.1 | 0.6 ± 0 | 2.0 | 1,000 | 3.0 | 40 (1/2 seeds) |" in table
     assert "steps to half the baseline's error" in table
@@ -115,6 +122,7 @@ def test_verdict_follows_the_numbers(lstm: list[float], gru: list[float], expect
         "metric": "mse",
         "lower_is_better": True,
         "baseline": 0.16,
+        "halfway": 0.08,
         "models": {"lstm": _entry(lstm), "gru": _entry(gru)},
     }
     assert verdict(results) == expected

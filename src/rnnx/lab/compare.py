@@ -192,7 +192,6 @@ def format_table(results: dict[str, Any]) -> str:
             for v, p in zip(results["sweep"]["values"], results["points"], strict=True)
         )
     metric = results["metric"]
-    sign = 1 if results["lower_is_better"] else -1
     halfway = "baseline/2" if results["lower_is_better"] else "half the baseline's error"
     lines = [
         f"task {results['task']} {results['task_options']}, metric {metric} "
@@ -201,8 +200,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"| model | params | final {metric} | best {metric} | train s | samples/s | peak MB | steps to {halfway} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    ranked = sorted(results["models"].items(), key=lambda item: sign * item[1]["final"]["mean"])
-    for spec, entry in ranked:
+    for spec, entry in _ranked(results):
         steps = entry["steps_to_halfway"]
         n = len(steps["values"])
         if steps["mean"] is None:
@@ -219,6 +217,12 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", verdict(results)])
 
 
+def _ranked(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The models of one comparison, best mean final metric first."""
+    sign = 1 if results["lower_is_better"] else -1
+    return sorted(results["models"].items(), key=lambda item: sign * item[1]["final"]["mean"])
+
+
 def verdict(results: dict[str, Any]) -> str:
     """Which model wins one comparison, and how surely, from the numbers in ``results``.
 
@@ -230,7 +234,7 @@ def verdict(results: dict[str, Any]) -> str:
     """
     metric, lower = results["metric"], results["lower_is_better"]
     sign = 1 if lower else -1
-    ranked = sorted(results["models"].items(), key=lambda item: sign * item[1]["final"]["mean"])
+    ranked = _ranked(results)
     best, entry = ranked[0]
     text = f"winner: {best} ({metric} {entry['final']['mean']:.4g})"
     if len(ranked) > 1:
@@ -244,8 +248,7 @@ def verdict(results: dict[str, Any]) -> str:
         else:
             how = "within the spread over seeds: no clear winner"
         text += f"; runner-up {second} ({other['final']['mean']:.4g}), {how}"
-    baseline = results["baseline"]
-    halfway = baseline / 2 if lower else 1.0 - (1.0 - baseline) / 2
+    halfway = results["halfway"]  # Task.halfway, recorded by compare
     reached = [spec for spec, e in ranked if sign * e["final"]["mean"] <= sign * halfway]
     missed = [spec for spec, e in ranked if spec not in reached]
     target = "baseline/2" if lower else "half the baseline's error"
