@@ -75,6 +75,33 @@ def test_fused_equals_reference(variant: tuple[Any, ...], mode: str, form: str, 
     compare(module, make_input, dtype, seed=5)
 
 
+@pytest.fixture
+def three_threads() -> Any:
+    """Three intra-op threads (on any core count), so the kernel splits the batch unevenly."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("variant", FUSABLE, ids=FUSABLE_IDS)
+def test_fused_splits_the_batch_over_threads(variant: tuple[Any, ...], mode: str, three_threads: None) -> None:
+    """Enough work that each thread takes a block of rows (balanced over packed lengths, so the
+    blocks differ in size); every row must still equal the reference, including the peephole
+    gradient, which the blocks sum separately."""
+    _, cls, options, _, _ = variant
+    torch.manual_seed(0)
+    module = cls(8, 64, **options, bidirectional=True).double().train(mode == "train")
+
+    def make_input() -> Any:
+        g = torch.Generator().manual_seed(4)
+        lengths = (40, 38, 35, 33, 30, 29, 27, 26, 24, 22, 21, 20)
+        return pack_sequence([torch.randn(n, 8, generator=g, dtype=torch.float64) for n in lengths])
+
+    compare(module, make_input, torch.float64, seed=6)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize(
     "cls",

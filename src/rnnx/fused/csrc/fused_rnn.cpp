@@ -1,242 +1,34 @@
 // rnnx fused CPU recurrence: one layer, one direction, the whole sequence in one call.
 //
 // The input projection gi = W_ih x (+ biases, layer-normalised if asked) is computed outside,
-// for all steps at once. Here, per step: one GEMM for the recurrent product and one pass of
-// fused elementwise math; the backward pass runs the loop in reverse and leaves the weight
-// gradient dW_hh to one GEMM over the whole sequence. Equations: see rnnx/cells/*.py.
+// for all steps at once. Here, per step: one small product with the packed W_hh (small_gemm.h)
+// and one pass of fused elementwise math (cell_math.h); the backward pass runs the loop in
+// reverse and leaves the weight gradient dW_hh to one GEMM over the whole sequence.
 //
 // Layout: rows of all steps stacked time-major, (N, F); batch_sizes[t] rows at step t; state
 // buffers are (B, H) and a step touches only its first batch_sizes[t] rows, so finished
 // sequences keep their final state and sequences that have not started keep their h0.
+//
+// Threads: batch rows never interact (a row's step reads only that row's previous state), so
+// each thread takes one block of rows and runs the whole sequence for it, with no
+// synchronisation between steps. Blocks are balanced by how many steps their rows are active.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-extern "C" {
-void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
-            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
-            const int* ldc);
-void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
-            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
-            const int* ldc);
-}
+#include "cell_math.h"
+#include "small_gemm.h"
 
 namespace {
 
+using namespace rnnx;
+
 enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, INDRNN_RELU = 4, INDRNN_TANH = 5 };
-
-// Row-major C(m x n) = A(m x k) * op(B) + beta * C, where op(B) = B^T for B stored (n x k)
-// ("nt") or B for B stored (k x n) ("nn"). Expressed through column-major BLAS.
-template <typename T>
-void gemm(bool b_transposed, int m, int n, int k, const T* a, const T* b, T beta, T* c) {
-  if (m == 0 || n == 0) return;
-  const T one = 1;
-  const char* tb = b_transposed ? "T" : "N";
-  const int ldb = b_transposed ? k : n;
-  // C^T (n x m) = op(B)^T (n x k) * A^T (k x m)
-  if constexpr (std::is_same_v<T, float>) {
-    sgemm_(tb, "N", &n, &m, &k, &one, b, &ldb, a, &k, &beta, c, &n);
-  } else {
-    dgemm_(tb, "N", &n, &m, &k, &one, b, &ldb, a, &k, &beta, c, &n);
-  }
-}
-
-// exp for float without libm calls, so the loops below vectorise (Cephes-style range
-// reduction and a degree-6 polynomial; about 1 ulp). Doubles use std::exp. Clamps are written
-// as selects, which GCC vectorises (with -fno-math-errno -fno-trapping-math) where fmin does not.
-inline float exp_approx(float x) {
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.7f ? 88.7f : x;
-  const float fx = std::floor(x * 1.44269504088896341f + 0.5f);
-  x = x - fx * 0.693359375f + fx * 2.12194440e-4f;
-  const float x2 = x * x;
-  float y = 1.9875691500e-4f;
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
-  y = y * x2 + x + 1.0f;
-  int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return y * scale;
-}
-
-template <typename T>
-inline T exp_(T x) {
-  if constexpr (std::is_same_v<T, float>) return exp_approx(x);
-  else return std::exp(x);
-}
-template <typename T>
-inline T sigmoid_(T x) { return T(1) / (T(1) + exp_(-x)); }
-template <typename T>
-inline T tanh_(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    const float e = exp_approx(-2.0f * std::fabs(x));
-    return std::copysign((1.0f - e) / (1.0f + e), x);
-  } else {
-    return std::tanh(x);
-  }
-}
-
-// Sums written as 16 independent lanes accumulated in double: GCC vectorises them without
-// reassociating (so no -ffast-math); layer-norm statistics need the precision, as rstd
-// amplifies their rounding.
-constexpr int kLanes = 16;
-
-template <typename F>
-double lane_sum(int n, F term) {
-  double acc[kLanes] = {};
-  int j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(term(j + l));
-  double total = 0;
-  for (int l = 0; l < kLanes; ++l) total += acc[l];
-  for (; j < n; ++j) total += static_cast<double>(term(j));
-  return total;
-}
-
-// Layer norm over n features: y = gain * (x - mean) * rstd + bias; keeps xhat and rstd.
-// xhat may be x itself (normalised in place), so neither is __restrict__.
-template <typename T>
-void ln_forward(const T* x, int n, const T* __restrict__ gain, const T* __restrict__ bias, T* __restrict__ y,
-                T* xhat, T* __restrict__ rstd_out) {
-  const double mean = lane_sum(n, [&](int j) { return static_cast<double>(x[j]); }) / n;
-  const double var = lane_sum(n, [&](int j) { return (x[j] - mean) * (x[j] - mean); }) / n;
-  const double rstd = 1.0 / std::sqrt(var + 1e-5);
-  for (int j = 0; j < n; ++j) {
-    xhat[j] = static_cast<T>((x[j] - mean) * rstd);
-    y[j] = gain[j] * xhat[j] + bias[j];
-  }
-  *rstd_out = static_cast<T>(rstd);
-}
-
-// dx from dy for the layer norm above (the gain and bias gradients are summed outside).
-template <typename T>
-void ln_backward(const T* __restrict__ dy, const T* __restrict__ xhat, T rstd, const T* __restrict__ gain, int n,
-                 T* __restrict__ dx) {
-  const T mean_g = static_cast<T>(lane_sum(n, [&](int j) { return static_cast<double>(dy[j]) * gain[j]; }) / n);
-  const T mean_gx =
-      static_cast<T>(lane_sum(n, [&](int j) { return static_cast<double>(dy[j]) * gain[j] * xhat[j]; }) / n);
-  for (int j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * gain[j] - mean_g - xhat[j] * mean_gx);
-}
-
-// Elementwise bodies, with __restrict__ arguments so that GCC can vectorise them. `pre` is
-// one row of the pre-activations (gi + recurrent part), gate blocks of H each.
-
-// LSTM: i, f, g from pre (and peepholes on c_prev); c' = f c + i g.
-template <typename T, bool PEEP>
-void lstm_cell_fwd(int64_t H, const T* __restrict__ pre, const T* __restrict__ cp, const T* __restrict__ pp,
-                   T* __restrict__ a, T* __restrict__ cc) {
-  for (int64_t j = 0; j < H; ++j) {
-    T i = pre[j], f = pre[H + j];
-    if constexpr (PEEP) {
-      i += pp[j] * cp[j];
-      f += pp[H + j] * cp[j];
-    }
-    const T si = sigmoid_(i), sf = sigmoid_(f), tg = tanh_(pre[2 * H + j]);
-    a[j] = si;
-    a[H + j] = sf;
-    a[2 * H + j] = tg;
-    cc[j] = sf * cp[j] + si * tg;
-  }
-}
-
-// LSTM: o from pre (and the peephole on c'); h = o tanh(cell_out).
-template <typename T, bool PEEP>
-void lstm_out_fwd(int64_t H, const T* __restrict__ pre_o, const T* __restrict__ cc, const T* __restrict__ cell_out,
-                  const T* __restrict__ pp_o, T* __restrict__ a_o, T* __restrict__ tc, T* __restrict__ h) {
-  for (int64_t j = 0; j < H; ++j) {
-    T og = pre_o[j];
-    if constexpr (PEEP) og += pp_o[j] * cc[j];
-    const T so = sigmoid_(og), t = tanh_(cell_out[j]);
-    a_o[j] = so;
-    tc[j] = t;
-    h[j] = so * t;
-  }
-}
-
-template <typename T>
-void gru_fwd(int64_t H, const T* __restrict__ gin, const T* __restrict__ gh, const T* __restrict__ hold,
-             T* __restrict__ a, T* __restrict__ ghn, T* __restrict__ h) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T rg = sigmoid_(gin[j] + gh[j]);
-    const T z = sigmoid_(gin[H + j] + gh[H + j]);
-    const T n = tanh_(gin[2 * H + j] + rg * gh[2 * H + j]);
-    a[j] = rg;
-    a[H + j] = z;
-    a[2 * H + j] = n;
-    ghn[j] = gh[2 * H + j];
-    h[j] = (T(1) - z) * n + z * hold[j];
-  }
-}
-
-// LSTM backward through h = o tanh(cell_out): d(o_pre) and d(cell_out) (or straight into dc).
-template <typename T, bool PEEP, bool CELL_LN>
-void lstm_out_bwd(int64_t H, const T* __restrict__ dh, const T* __restrict__ a_o, const T* __restrict__ tc,
-                  const T* __restrict__ cc, const T* __restrict__ pp_o, T* __restrict__ dg_o, T* __restrict__ dco,
-                  T* __restrict__ dcc, T* __restrict__ dpp_o) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T og = a_o[j];
-    const T d_o = dh[j] * tc[j] * og * (T(1) - og);
-    dg_o[j] = d_o;
-    const T d_t = dh[j] * og * (T(1) - tc[j] * tc[j]);
-    T d_c = dcc[j];
-    if constexpr (CELL_LN) dco[j] = d_t;
-    else d_c += d_t;
-    if constexpr (PEEP) {
-      d_c += d_o * pp_o[j];
-      dpp_o[j] += d_o * cc[j];
-    }
-    dcc[j] = d_c;
-  }
-}
-
-// LSTM backward through c' = f c + i g: gate gradients and dc_prev (added to dc_state).
-template <typename T, bool PEEP>
-void lstm_cell_bwd(int64_t H, const T* __restrict__ dcc, const T* __restrict__ a, const T* __restrict__ cp,
-                   const T* __restrict__ pp, T* __restrict__ dg, T* __restrict__ dc_state, T* __restrict__ dpp) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T i = a[j], f = a[H + j], g = a[2 * H + j];
-    const T di = dcc[j] * g * i * (T(1) - i);
-    const T df = dcc[j] * cp[j] * f * (T(1) - f);
-    dg[j] = di;
-    dg[H + j] = df;
-    dg[2 * H + j] = dcc[j] * i * (T(1) - g * g);
-    T dprev = dcc[j] * f;
-    if constexpr (PEEP) {
-      dprev += di * pp[j] + df * pp[H + j];
-      dpp[j] += di * cp[j];
-      dpp[H + j] += df * cp[j];
-    }
-    dc_state[j] += dprev;
-  }
-}
-
-template <typename T>
-void gru_bwd(int64_t H, const T* __restrict__ dh, const T* __restrict__ a, const T* __restrict__ ghn,
-             const T* __restrict__ hold, T* __restrict__ dg, T* __restrict__ dgh, T* __restrict__ dh_state) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T rg = a[j], z = a[H + j], n = a[2 * H + j];
-    const T dn = dh[j] * (T(1) - z) * (T(1) - n * n);
-    const T dz = dh[j] * (hold[j] - n) * z * (T(1) - z);
-    const T dr = dn * ghn[j] * rg * (T(1) - rg);
-    dh_state[j] += dh[j] * z;
-    dg[j] = dr;
-    dg[H + j] = dz;
-    dg[2 * H + j] = dn;
-    dgh[j] = dr;
-    dgh[H + j] = dz;
-    dgh[2 * H + j] = dn * rg;
-  }
-}
 
 struct Options {
   int64_t kind;
@@ -248,45 +40,49 @@ struct Options {
 
 int64_t gates_of(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; }
 
-// Rows per parallel task: enough gate elements that splitting beats the cost of a fork.
-int64_t rows_per_task(int64_t gate_width) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(gate_width, 1)); }
+// Below this many multiply-adds per thread and sequence, waking a second thread costs more than
+// it saves.
+constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
 
-// Zoneout (Krueger et al. 2017) on one row of H units: out = keep ? prev : cand in training
-// (keep is the bool mask), out = cand + p * (prev - cand) in evaluation (keep is null). A second
-// destination (the emitted output) is optional.
-template <typename T>
-inline void zoneout_fwd(int64_t H, const bool* __restrict__ keep, T p, const T* __restrict__ prev,
-                        const T* __restrict__ cand, T* __restrict__ dst, T* __restrict__ dst2) {
-  if (keep) {
-    for (int64_t j = 0; j < H; ++j) dst[j] = keep[j] ? prev[j] : cand[j];
-  } else if (p == T(0)) {
-    std::memcpy(dst, cand, sizeof(T) * H);
-  } else {
-    for (int64_t j = 0; j < H; ++j) dst[j] = cand[j] + p * (prev[j] - cand[j]);
+// Row blocks [bounds[i], bounds[i + 1]), one per thread. A row's work is the number of steps it
+// is active times `row_cost`; packed rows are sorted longest first, so equal row counts would
+// give the first thread the most work.
+std::vector<int64_t> row_blocks(const std::vector<int64_t>& sizes, int64_t B, int64_t row_cost) {
+  std::vector<int64_t> active(B, 0);  // steps each row is active
+  for (int64_t b : sizes)
+    for (int64_t r = 0; r < b; ++r) ++active[r];
+  int64_t total = 0;
+  for (int64_t a : active) total += a;
+  const int64_t by_work = std::max<int64_t>(1, total * row_cost / kMinWorkPerThread);
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), B, by_work}));
+  std::vector<int64_t> bounds{0};
+  int64_t done = 0, r = 0;
+  for (int64_t i = 1; i < blocks; ++i) {
+    while (r < B && done * blocks < total * i) done += active[r++];
+    bounds.push_back(r);
   }
-  if (dst2) std::memcpy(dst2, dst, sizeof(T) * H);
+  bounds.push_back(B);
+  return bounds;
 }
 
-// Its backward: split the incoming gradient g (in place, becomes the candidate's share) and write
-// the previous state's share to d_prev.
-template <typename T>
-inline void zoneout_bwd(int64_t H, const bool* __restrict__ keep, T p, T* __restrict__ g, T* __restrict__ d_prev) {
-  if (keep) {
-    for (int64_t j = 0; j < H; ++j) {
-      const T total = g[j];
-      d_prev[j] = keep[j] ? total : T(0);
-      g[j] = keep[j] ? T(0) : total;
-    }
-  } else {
-    for (int64_t j = 0; j < H; ++j) {
-      const T total = g[j];
-      d_prev[j] = p * total;
-      g[j] = (T(1) - p) * total;
-    }
-  }
+// body(r0, r1, block) for each row block, one block per thread.
+template <typename F>
+void for_each_block(const std::vector<int64_t>& bounds, const F& body) {
+  const int64_t blocks = static_cast<int64_t>(bounds.size()) - 1;
+  at::parallel_for(0, blocks, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) body(bounds[i], bounds[i + 1], i);
+  });
 }
 
 const void* ptr_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr() : nullptr; }
+template <typename T>
+T* data_or_null(const torch::Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
+
+std::vector<int64_t> step_offsets(const std::vector<int64_t>& sizes) {
+  std::vector<int64_t> offsets(sizes.size() + 1, 0);
+  for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
+  return offsets;
+}
 
 template <typename T>
 std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& gi, const std::vector<int64_t>& sizes,
@@ -335,93 +131,91 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   T* out_p = out.data_ptr<T>();
   T* h_p = h.data_ptr<T>();
-  T* c_p = lstm ? c.data_ptr<T>() : nullptr;
+  T* c_p = data_or_null<T>(c);
   T* hin_p = h_in.data_ptr<T>();
   T* hprev_p = h_prev.data_ptr<T>();
   T* act_p = acts.data_ptr<T>();
   T* hh_p = hh.data_ptr<T>();
+  T* hh_rstd_p = data_or_null<T>(hh_rstd);
+  T* cprev_p = data_or_null<T>(c_prev);
+  T* ccand_p = data_or_null<T>(c_cand);
+  T* tanhc_p = data_or_null<T>(tanh_c);
+  T* chat_p = data_or_null<T>(c_hat);
+  T* crstd_p = data_or_null<T>(c_rstd);
+  T* ghn_p = data_or_null<T>(gh_n);
 
-  std::vector<int64_t> offsets(sizes.size() + 1, 0);
-  for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
+  // h (1 x H) times W_hh^T (H x GH), packed once for all steps. IndRNN's W_hh is a vector.
+  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, H, GH, /*transposed=*/true);
+  const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
-  for (int64_t s = 0; s < steps; ++s) {
-    const int64_t t = o.reverse ? steps - 1 - s : s;
-    const int64_t b = sizes[t], off = offsets[t];
-    T* hin = hin_p + (S ? off : 0) * H;
-    for (int64_t r = 0; r < b; ++r)
-      for (int64_t j = 0; j < H; ++j) {
-        const T v = h_p[r * H + j];
-        hprev_p[((keep_hprev ? off : 0) + r) * H + j] = v;
-        hin[r * H + j] = mk ? v * mk[r * H + j] : v;
-      }
-    T* hh_t = hh_p + (keep_hh ? off : 0) * GH;
-    if (ind) {
-      for (int64_t r = 0; r < b; ++r)
-        for (int64_t j = 0; j < H; ++j) hh_t[r * H + j] = w[j] * hin[r * H + j];
-    } else {
-      gemm<T>(true, b, GH, H, hin, w, T(0), hh_t);
-    }
-    // Rows of a step are independent: split them over threads when there is enough work.
-    at::parallel_for(0, b, rows_per_task(GH), [&](int64_t r0, int64_t r1) {
+  for_each_block(row_blocks(sizes, B, ind ? H : GH * H), [&](int64_t r0, int64_t r1, int64_t) {
     std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t row = off + r;
-      const int64_t srow = S ? row : r;  // this row in the saved buffers
-      T* hr = hh_t + r * GH;  // raw recurrent product of this row
-      const T* g_in = gi_p + row * GH;
-      // The recurrent part of the pre-activations, into raw[]: LN_hh(hh) or hh (+ b_hh for GRU).
-      if (o.layer_norm) {
-        std::vector<T>& y = raw;
-        T rstd;
-        ln_forward<T>(hr, GH, lnw, lnb, y.data(), hr, &rstd);  // hr now holds xhat
-        hh_rstd.data_ptr<T>()[srow] = rstd;
-      } else {
-        std::memcpy(raw.data(), hr, sizeof(T) * GH);
-      }
-      if (gru && bh)
-        for (int64_t j = 0; j < GH; ++j) raw[j] += bh[j];
-      if (!gru)  // LSTM / Elman / IndRNN: the pre-activation is gi + recurrent part
-        for (int64_t j = 0; j < GH; ++j) raw[j] += g_in[j];
-      T* a = act_p + srow * (lstm || gru ? GH : H);
-      const T* hold = hprev_p + (keep_hprev ? row : r) * H;
-      if (lstm) {
-        T* cp = c_prev.data_ptr<T>() + srow * H;
-        T* cc = c_cand.data_ptr<T>() + srow * H;
-        T* tc = tanh_c.data_ptr<T>() + srow * H;
-        std::memcpy(cp, c_p + r * H, sizeof(T) * H);
-        if (pp) lstm_cell_fwd<T, true>(H, raw.data(), cp, pp, a, cc);
-        else lstm_cell_fwd<T, false>(H, raw.data(), cp, pp, a, cc);
-        const T* cell_out = cc;
-        if (o.layer_norm) {
-          T* ch = c_hat.data_ptr<T>() + srow * H;
-          ln_forward<T>(cc, H, lcw, lcb, cell_ln.data(), ch, c_rstd.data_ptr<T>() + srow);
-          cell_out = cell_ln.data();
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t t = o.reverse ? steps - 1 - s : s;
+      const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
+      if (end <= r0) continue;  // none of this block's rows is active at this step
+      T* hin = hin_p + (S ? off : 0) * H;
+      for (int64_t r = r0; r < end; ++r)
+        for (int64_t j = 0; j < H; ++j) {
+          const T v = h_p[r * H + j];
+          hprev_p[((keep_hprev ? off : 0) + r) * H + j] = v;
+          hin[r * H + j] = mk ? v * mk[r * H + j] : v;
         }
-        const T* pp_o = pp ? pp + 2 * H : nullptr;
-        if (pp) lstm_out_fwd<T, true>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
-        else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
-        std::memcpy(cand_c.data(), cc, sizeof(T) * H);
-      } else if (gru) {
-        gru_fwd<T>(H, g_in, raw.data(), hold, a, gh_n.data_ptr<T>() + srow * H, cand_h.data());
+      T* hh_t = hh_p + (keep_hh ? off : 0) * GH;
+      if (ind) {
+        for (int64_t r = r0; r < end; ++r)
+          for (int64_t j = 0; j < H; ++j) hh_t[r * H + j] = w[j] * hin[r * H + j];
       } else {
-        const T* pre = raw.data();
-        T* ch = cand_h.data();
-        if (relu)
-          for (int64_t j = 0; j < H; ++j) ch[j] = pre[j] > T(0) ? pre[j] : T(0);
-        else
-          for (int64_t j = 0; j < H; ++j) ch[j] = tanh_(pre[j]);
-        std::memcpy(a, ch, sizeof(T) * H);
+        w_packed.multiply(end - r0, hin + r0 * H, H, hh_t + r0 * GH, GH);
       }
-      // Zoneout: keep the previous value where the training mask says so; in evaluation blend
-      // with weight p. Kept and replaced units are copied exactly, never computed.
-      zoneout_fwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H, out_p + row * H);
-      if (lstm) {
-        const T* cp = c_prev.data_ptr<T>() + srow * H;
-        zoneout_fwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), cp, cand_c.data(), c_p + r * H, nullptr);
+      for (int64_t r = r0; r < end; ++r) {
+        const int64_t row = off + r;
+        const int64_t srow = S ? row : r;  // this row in the saved buffers
+        T* hr = hh_t + r * GH;  // raw recurrent product of this row
+        const T* g_in = gi_p + row * GH;
+        // The recurrent part of the pre-activations, into raw[]: LN_hh(hh) or hh (+ b_hh for GRU).
+        if (o.layer_norm) ln_forward<T>(hr, GH, lnw, lnb, raw.data(), hr, hh_rstd_p + srow);  // hr becomes xhat
+        else std::memcpy(raw.data(), hr, sizeof(T) * GH);
+        if (gru && bh)
+          for (int64_t j = 0; j < GH; ++j) raw[j] += bh[j];
+        if (!gru)  // LSTM / Elman / IndRNN: the pre-activation is gi + recurrent part
+          for (int64_t j = 0; j < GH; ++j) raw[j] += g_in[j];
+        T* a = act_p + srow * (lstm || gru ? GH : H);
+        const T* hold = hprev_p + (keep_hprev ? row : r) * H;
+        if (lstm) {
+          T* cp = cprev_p + srow * H;
+          T* cc = ccand_p + srow * H;
+          T* tc = tanhc_p + srow * H;
+          std::memcpy(cp, c_p + r * H, sizeof(T) * H);
+          if (pp) lstm_cell_fwd<T, true>(H, raw.data(), cp, pp, a, cc);
+          else lstm_cell_fwd<T, false>(H, raw.data(), cp, pp, a, cc);
+          const T* cell_out = cc;
+          if (o.layer_norm) {
+            ln_forward<T>(cc, H, lcw, lcb, cell_ln.data(), chat_p + srow * H, crstd_p + srow);
+            cell_out = cell_ln.data();
+          }
+          const T* pp_o = pp ? pp + 2 * H : nullptr;
+          if (pp) lstm_out_fwd<T, true>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
+          else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
+          std::memcpy(cand_c.data(), cc, sizeof(T) * H);
+        } else if (gru) {
+          gru_fwd<T>(H, g_in, raw.data(), hold, a, ghn_p + srow * H, cand_h.data());
+        } else {
+          const T* pre = raw.data();
+          T* ch = cand_h.data();
+          if (relu)
+            for (int64_t j = 0; j < H; ++j) ch[j] = pre[j] > T(0) ? pre[j] : T(0);
+          else
+            for (int64_t j = 0; j < H; ++j) ch[j] = tanh_(pre[j]);
+          std::memcpy(a, ch, sizeof(T) * H);
+        }
+        // Zoneout: keep the previous value where the training mask says so; in evaluation blend
+        // with weight p. Kept and replaced units are copied exactly, never computed.
+        zoneout_fwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H, out_p + row * H);
+        if (lstm) zoneout_fwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), cprev_p + srow * H, cand_c.data(), c_p + r * H, nullptr);
       }
     }
-    });
-  }
+  });
   return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n};
 }
 
@@ -437,13 +231,6 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const auto& h_prev = saved[1];
   const auto& acts = saved[2];
   const auto& hh = saved[3];
-  const auto& hh_rstd = saved[4];
-  const auto& c_prev = saved[5];
-  const auto& c_cand = saved[6];
-  const auto& tanh_c = saved[7];
-  const auto& c_hat = saved[8];
-  const auto& c_rstd = saved[9];
-  const auto& gh_n = saved[10];
   const int64_t N = h_in.size(0), H = h_in.size(1), B = d_hn.size(0), G = gates_of(o.kind), GH = G * H;
   const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
   const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU;
@@ -466,83 +253,98 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const bool* kh = static_cast<const bool*>(ptr_or_null(keep_h));
   const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   const T* dout = d_out.data_ptr<T>();
-  const T* hin_p = h_in.data_ptr<T>();
   const T* hprev_p = h_prev.data_ptr<T>();
   const T* act_p = acts.data_ptr<T>();
   const T* hh_p = hh.data_ptr<T>();
+  const T* hh_rstd_p = data_or_null<T>(saved[4]);
+  const T* cprev_p = data_or_null<T>(saved[5]);
+  const T* ccand_p = data_or_null<T>(saved[6]);
+  const T* tanhc_p = data_or_null<T>(saved[7]);
+  const T* chat_p = data_or_null<T>(saved[8]);
+  const T* crstd_p = data_or_null<T>(saved[9]);
+  const T* ghn_p = data_or_null<T>(saved[10]);
   T* dgi_p = d_gi.data_ptr<T>();
   T* dhh_p = d_hh.data_ptr<T>();
+  T* dgh_p = data_or_null<T>(d_gh);
+  T* dcell_p = data_or_null<T>(d_cell);
   T* dh_p = dh.data_ptr<T>();
-  T* dc_p = lstm ? dc.data_ptr<T>() : nullptr;
-  T* dpp = lstm && o.peephole ? d_peep.data_ptr<T>() : nullptr;
+  T* dc_p = data_or_null<T>(dc);
 
-  std::vector<int64_t> offsets(sizes.size() + 1, 0);
-  for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
+  // d(raw) (1 x GH) times W_hh (GH x H), packed once for all steps.
+  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, GH, H, /*transposed=*/false);
+  const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
-  for (int64_t s = steps - 1; s >= 0; --s) {
-    const int64_t t = o.reverse ? steps - 1 - s : s;
-    const int64_t b = sizes[t], off = offsets[t];
-    // Rows are independent except for the peephole gradient, which they all accumulate.
-    at::parallel_for(0, b, o.peephole ? b : rows_per_task(GH), [&](int64_t r0, int64_t r1) {
+  const auto bounds = row_blocks(sizes, B, ind ? H : GH * H);
+  // Each block sums its own share of the peephole gradient; the shares are added at the end.
+  std::vector<std::vector<T>> dpp_blocks(bounds.size() - 1, std::vector<T>(pp ? 3 * H : 0, T(0)));
+  for_each_block(bounds, [&](int64_t r0, int64_t r1, int64_t block) {
     std::vector<T> dhc(H), dcc(H), dx(GH);
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t row = off + r;
-      const T* hold = hprev_p + row * H;
-      T* dg = dgi_p + row * GH;
-      // Split dh (and dc) between the kept previous value and the candidate (zoneout).
-      for (int64_t j = 0; j < H; ++j) dhc[j] = dh_p[r * H + j] + dout[row * H + j];
-      zoneout_bwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), dhc.data(), dh_p + r * H);
-      if (lstm) {
-        const T* a = act_p + row * GH;
-        const T* cp = c_prev.data_ptr<T>() + row * H;
-        const T* cc = c_cand.data_ptr<T>() + row * H;
-        const T* tc = tanh_c.data_ptr<T>() + row * H;
-        std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
-        zoneout_bwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), dcc.data(), dc_p + r * H);
-        T* dco = o.layer_norm ? d_cell.data_ptr<T>() + row * H : nullptr;
-        const T* pp_o = pp ? pp + 2 * H : nullptr;
-        T* dpp_o = dpp ? dpp + 2 * H : nullptr;
-        T* dg_o = dg + 3 * H;
-        const T* a_o = a + 3 * H;
-        if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-        else if (pp) lstm_out_bwd<T, true, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-        else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-        else lstm_out_bwd<T, false, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-        if (o.layer_norm) {
-          ln_backward<T>(dco, c_hat.data_ptr<T>() + row * H, c_rstd.data_ptr<T>()[row], lcw, H, dx.data());
-          for (int64_t j = 0; j < H; ++j) dcc[j] += dx[j];
+    T* dpp = pp ? dpp_blocks[block].data() : nullptr;
+    for (int64_t s = steps - 1; s >= 0; --s) {
+      const int64_t t = o.reverse ? steps - 1 - s : s;
+      const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
+      if (end <= r0) continue;
+      for (int64_t r = r0; r < end; ++r) {
+        const int64_t row = off + r;
+        T* dg = dgi_p + row * GH;
+        // Split dh (and dc) between the kept previous value and the candidate (zoneout).
+        for (int64_t j = 0; j < H; ++j) dhc[j] = dh_p[r * H + j] + dout[row * H + j];
+        zoneout_bwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), dhc.data(), dh_p + r * H);
+        if (lstm) {
+          const T* a = act_p + row * GH;
+          const T* cp = cprev_p + row * H;
+          const T* cc = ccand_p + row * H;
+          const T* tc = tanhc_p + row * H;
+          std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
+          zoneout_bwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), dcc.data(), dc_p + r * H);
+          T* dco = o.layer_norm ? dcell_p + row * H : nullptr;
+          const T* pp_o = pp ? pp + 2 * H : nullptr;
+          T* dpp_o = dpp ? dpp + 2 * H : nullptr;
+          T* dg_o = dg + 3 * H;
+          const T* a_o = a + 3 * H;
+          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
+          else if (pp) lstm_out_bwd<T, true, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
+          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
+          else lstm_out_bwd<T, false, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
+          if (o.layer_norm) {
+            ln_backward<T>(dco, chat_p + row * H, crstd_p[row], lcw, H, dx.data());
+            for (int64_t j = 0; j < H; ++j) dcc[j] += dx[j];
+          }
+          if (pp) lstm_cell_bwd<T, true>(H, dcc.data(), a, cp, pp, dg, dc_p + r * H, dpp);
+          else lstm_cell_bwd<T, false>(H, dcc.data(), a, cp, pp, dg, dc_p + r * H, dpp);
+        } else if (gru) {
+          const T* a = act_p + row * GH;
+          const T* hold = hprev_p + row * H;
+          gru_bwd<T>(H, dhc.data(), a, ghn_p + row * H, hold, dg, dgh_p + row * GH, dh_p + r * H);
+        } else {
+          const T* a = act_p + row * H;
+          for (int64_t j = 0; j < H; ++j) dg[j] = relu ? (a[j] > T(0) ? dhc[j] : T(0)) : dhc[j] * (T(1) - a[j] * a[j]);
         }
-        if (pp) lstm_cell_bwd<T, true>(H, dcc.data(), a, cp, pp, dg, dc_p + r * H, dpp);
-        else lstm_cell_bwd<T, false>(H, dcc.data(), a, cp, pp, dg, dc_p + r * H, dpp);
-      } else if (gru) {
-        const T* a = act_p + row * GH;
-        const T* ghn = gh_n.data_ptr<T>() + row * H;  // W_hn h + b_hn (after LN)
-        gru_bwd<T>(H, dhc.data(), a, ghn, hold, dg, d_gh.data_ptr<T>() + row * GH, dh_p + r * H);
-      } else {
-        const T* a = act_p + row * H;
-        for (int64_t j = 0; j < H; ++j) dg[j] = relu ? (a[j] > T(0) ? dhc[j] : T(0)) : dhc[j] * (T(1) - a[j] * a[j]);
+        // d(recurrent pre-activation) -> d(raw product W_hh h), through LN_hh if any.
+        const T* d_pre = gru ? dgh_p + row * GH : dg;
+        T* dr = dhh_p + row * GH;
+        if (o.layer_norm) {
+          if (!gru) std::memcpy(dgh_p + row * GH, d_pre, sizeof(T) * GH);
+          ln_backward<T>(d_pre, hh_p + row * GH, hh_rstd_p[row], lnw, GH, dr);
+        } else {
+          std::memcpy(dr, d_pre, sizeof(T) * GH);
+        }
       }
-      // d(recurrent pre-activation) -> d(raw product W_hh h), through LN_hh if any.
-      const T* d_pre = gru ? d_gh.data_ptr<T>() + row * GH : dg;
-      T* dr = dhh_p + row * GH;
-      if (o.layer_norm) {
-        if (!gru) std::memcpy(d_gh.data_ptr<T>() + row * GH, d_pre, sizeof(T) * GH);
-        ln_backward<T>(d_pre, hh_p + row * GH, hh_rstd.data_ptr<T>()[row], lnw, GH, dr);
+      // dh_in = d_raw W_hh (or u * d_raw for IndRNN), then through the recurrent dropout mask.
+      if (ind) {
+        for (int64_t r = r0; r < end; ++r)
+          for (int64_t j = 0; j < H; ++j) dhin[r * H + j] = dhh_p[(off + r) * H + j] * w[j];
       } else {
-        std::memcpy(dr, d_pre, sizeof(T) * GH);
+        w_packed.multiply(end - r0, dhh_p + (off + r0) * GH, GH, dhin.data() + r0 * H, H);
       }
+      for (int64_t r = r0; r < end; ++r)
+        for (int64_t j = 0; j < H; ++j) dh_p[r * H + j] += mk ? dhin[r * H + j] * mk[r * H + j] : dhin[r * H + j];
     }
-    });
-    // dh_in = d_raw @ W_hh (or u * d_raw for IndRNN), then through the recurrent dropout mask.
-    T* dhin_t = dhin.data();
-    if (ind) {
-      for (int64_t r = 0; r < b; ++r)
-        for (int64_t j = 0; j < H; ++j) dhin_t[r * H + j] = dhh_p[(off + r) * H + j] * w[j];
-    } else {
-      gemm<T>(false, b, H, GH, dhh_p + off * GH, w, T(0), dhin_t);
-    }
-    for (int64_t r = 0; r < b; ++r)
-      for (int64_t j = 0; j < H; ++j) dh_p[r * H + j] += mk ? dhin_t[r * H + j] * mk[r * H + j] : dhin_t[r * H + j];
+  });
+  if (pp) {
+    T* total = d_peep.data_ptr<T>();
+    for (const auto& part : dpp_blocks)
+      for (int64_t j = 0; j < 3 * H; ++j) total[j] += part[j];
   }
   // Weight gradients over the whole sequence at once.
   torch::Tensor d_w = ind ? (d_hh * h_in).sum(0) : d_hh.t().mm(h_in);
