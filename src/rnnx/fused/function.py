@@ -102,23 +102,22 @@ class _FusedScan(torch.autograd.Function):
         d_c = None if not has_c else (torch.zeros_like(d_h) if d_c is None else d_c)
         ext = load_extension()
         assert ext is not None
-        d_gi, dh0, dc0, d_w, _, d_gh, d_cell, d_peep = ext.backward(
+        # The kernel sums the per-feature gradients (layer-norm gains and biases, GRU's b_hh).
+        d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b = ext.backward(
             kind, reverse, layer_norm, peephole, list(sizes), d_out, d_h.contiguous(), d_c, saved, w_hh,
             ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c, p_h, p_c,
         )  # fmt: skip
-        xhat = saved[3]  # the layer-normalised recurrent product, when layer_norm
-        c_hat = saved[8]
         return (
             None,
             d_gi,
             dh0,
             dc0 if has_c else None,
             d_w,
-            d_gh.sum(0) if has_b_hh else None,
-            (d_gh * xhat).sum(0) if ln_hh_w is not None else None,
-            d_gh.sum(0) if ln_hh_w is not None else None,
-            (d_cell * c_hat).sum(0) if ln_c_w is not None else None,
-            d_cell.sum(0) if ln_c_w is not None else None,
+            d_b_hh if has_b_hh else None,
+            d_ln_hh_w if ln_hh_w is not None else None,
+            d_ln_hh_b if ln_hh_w is not None else None,
+            d_ln_c_w if ln_c_w is not None else None,
+            d_ln_c_b if ln_c_w is not None else None,
             d_peep if peep is not None else None,
             None,
             None,

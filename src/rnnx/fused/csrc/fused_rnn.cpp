@@ -219,6 +219,23 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n};
 }
 
+// Gradients of per-feature parameters, summed over rows: each is empty when the cell lacks it.
+struct FeatureSums {
+  std::vector<double> ln_hh_weight, ln_hh_bias, ln_cell_weight, ln_cell_bias, bias_hh;
+  FeatureSums(int64_t ln_hh, int64_t ln_cell, int64_t b_hh)
+      : ln_hh_weight(ln_hh), ln_hh_bias(ln_hh), ln_cell_weight(ln_cell), ln_cell_bias(ln_cell), bias_hh(b_hh) {}
+};
+
+// Layer-norm gain and bias gradients of one row: gain += dy * xhat, bias += dy.
+template <typename T>
+void accumulate_gain_bias(int64_t n, const T* __restrict__ dy, const T* __restrict__ xhat, double* __restrict__ gain,
+                          double* __restrict__ bias) {
+  for (int64_t j = 0; j < n; ++j) {
+    gain[j] += static_cast<double>(dy[j]) * xhat[j];
+    bias[j] += dy[j];
+  }
+}
+
 template <typename T>
 std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int64_t>& sizes,
                                          const torch::Tensor& d_out, const torch::Tensor& d_hn,
@@ -236,9 +253,10 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU;
   auto opts = h_in.options();
   auto d_gi = torch::empty({N, GH}, opts);
-  auto d_hh = torch::empty({N, GH}, opts);  // gradient of the raw recurrent product W_hh h
-  auto d_gh = gru || o.layer_norm ? torch::empty({N, GH}, opts) : torch::empty({0}, opts);  // of LN_hh out / gh
-  auto d_cell = lstm && o.layer_norm ? torch::empty({N, H}, opts) : torch::empty({0}, opts);  // of LN_cell out
+  // Gradient of the raw recurrent product W_hh h. Without LN_hh and outside the GRU (whose
+  // recurrent part enters the gates on its own), it is the pre-activation gradient d_gi itself.
+  const bool own_d_hh = gru || o.layer_norm;
+  auto d_hh = own_d_hh ? torch::empty({N, GH}, opts) : d_gi;
   auto d_peep = torch::zeros({lstm && o.peephole ? 3 : 0, H}, opts);
   auto dh = d_hn.clone();
   auto dc = lstm ? d_cn.clone() : torch::empty({0}, opts);
@@ -265,8 +283,6 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const T* ghn_p = data_or_null<T>(saved[10]);
   T* dgi_p = d_gi.data_ptr<T>();
   T* dhh_p = d_hh.data_ptr<T>();
-  T* dgh_p = data_or_null<T>(d_gh);
-  T* dcell_p = data_or_null<T>(d_cell);
   T* dh_p = dh.data_ptr<T>();
   T* dc_p = data_or_null<T>(dc);
 
@@ -275,11 +291,16 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   const auto bounds = row_blocks(sizes, B, ind ? H : GH * H);
-  // Each block sums its own share of the peephole gradient; the shares are added at the end.
-  std::vector<std::vector<T>> dpp_blocks(bounds.size() - 1, std::vector<T>(pp ? 3 * H : 0, T(0)));
+  // Each block sums its own share of the per-feature parameter gradients (peephole, layer-norm
+  // gains and biases, GRU's b_hh); the shares are added at the end. Sums over many rows run in
+  // double.
+  const int64_t blocks = static_cast<int64_t>(bounds.size()) - 1;
+  std::vector<std::vector<T>> dpp_blocks(blocks, std::vector<T>(pp ? 3 * H : 0, T(0)));
+  std::vector<FeatureSums> sums(blocks, FeatureSums(o.layer_norm ? GH : 0, lstm && o.layer_norm ? H : 0, gru ? GH : 0));
   for_each_block(bounds, [&](int64_t r0, int64_t r1, int64_t block) {
-    std::vector<T> dhc(H), dcc(H), dx(GH);
+    std::vector<T> dhc(H), dcc(H), dx(GH), dco(lstm && o.layer_norm ? H : 0), dgh(gru ? GH : 0);
     T* dpp = pp ? dpp_blocks[block].data() : nullptr;
+    FeatureSums& sum = sums[block];
     for (int64_t s = steps - 1; s >= 0; --s) {
       const int64_t t = o.reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
@@ -297,17 +318,18 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
           const T* tc = tanhc_p + row * H;
           std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
           zoneout_bwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), dcc.data(), dc_p + r * H);
-          T* dco = o.layer_norm ? dcell_p + row * H : nullptr;
           const T* pp_o = pp ? pp + 2 * H : nullptr;
           T* dpp_o = dpp ? dpp + 2 * H : nullptr;
           T* dg_o = dg + 3 * H;
           const T* a_o = a + 3 * H;
-          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-          else if (pp) lstm_out_bwd<T, true, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
-          else lstm_out_bwd<T, false, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco, dcc.data(), dpp_o);
+          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else if (pp) lstm_out_bwd<T, true, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else lstm_out_bwd<T, false, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
           if (o.layer_norm) {
-            ln_backward<T>(dco, chat_p + row * H, crstd_p[row], lcw, H, dx.data());
+            const T* c_hat = chat_p + row * H;
+            accumulate_gain_bias(H, dco.data(), c_hat, sum.ln_cell_weight.data(), sum.ln_cell_bias.data());
+            ln_backward<T>(dco.data(), c_hat, crstd_p[row], lcw, H, dx.data());
             for (int64_t j = 0; j < H; ++j) dcc[j] += dx[j];
           }
           if (pp) lstm_cell_bwd<T, true>(H, dcc.data(), a, cp, pp, dg, dc_p + r * H, dpp);
@@ -315,18 +337,20 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         } else if (gru) {
           const T* a = act_p + row * GH;
           const T* hold = hprev_p + row * H;
-          gru_bwd<T>(H, dhc.data(), a, ghn_p + row * H, hold, dg, dgh_p + row * GH, dh_p + r * H);
+          gru_bwd<T>(H, dhc.data(), a, ghn_p + row * H, hold, dg, dgh.data(), dh_p + r * H);
+          for (int64_t j = 0; j < GH; ++j) sum.bias_hh[j] += dgh[j];
         } else {
           const T* a = act_p + row * H;
           for (int64_t j = 0; j < H; ++j) dg[j] = relu ? (a[j] > T(0) ? dhc[j] : T(0)) : dhc[j] * (T(1) - a[j] * a[j]);
         }
         // d(recurrent pre-activation) -> d(raw product W_hh h), through LN_hh if any.
-        const T* d_pre = gru ? dgh_p + row * GH : dg;
+        const T* d_pre = gru ? dgh.data() : dg;
         T* dr = dhh_p + row * GH;
         if (o.layer_norm) {
-          if (!gru) std::memcpy(dgh_p + row * GH, d_pre, sizeof(T) * GH);
-          ln_backward<T>(d_pre, hh_p + row * GH, hh_rstd_p[row], lnw, GH, dr);
-        } else {
+          const T* xhat = hh_p + row * GH;
+          accumulate_gain_bias(GH, d_pre, xhat, sum.ln_hh_weight.data(), sum.ln_hh_bias.data());
+          ln_backward<T>(d_pre, xhat, hh_rstd_p[row], lnw, GH, dr);
+        } else if (own_d_hh) {
           std::memcpy(dr, d_pre, sizeof(T) * GH);
         }
       }
@@ -346,9 +370,18 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
     for (const auto& part : dpp_blocks)
       for (int64_t j = 0; j < 3 * H; ++j) total[j] += part[j];
   }
+  const auto total = [&](std::vector<double> FeatureSums::*field) {
+    const int64_t n = static_cast<int64_t>((sums[0].*field).size());
+    auto t = torch::zeros({n}, opts.dtype(torch::kFloat64));
+    double* p = t.data_ptr<double>();
+    for (const auto& part : sums)
+      for (int64_t j = 0; j < n; ++j) p[j] += (part.*field)[j];
+    return t.to(opts.dtype());
+  };
   // Weight gradients over the whole sequence at once.
   torch::Tensor d_w = ind ? (d_hh * h_in).sum(0) : d_hh.t().mm(h_in);
-  return {d_gi, dh, dc, d_w, d_hh, d_gh, d_cell, d_peep};
+  return {d_gi, dh, dc, d_w, d_peep, total(&FeatureSums::bias_hh), total(&FeatureSums::ln_hh_weight),
+          total(&FeatureSums::ln_hh_bias), total(&FeatureSums::ln_cell_weight), total(&FeatureSums::ln_cell_bias)};
 }
 
 torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? t->contiguous() : torch::Tensor(); }
