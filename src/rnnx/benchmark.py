@@ -38,7 +38,8 @@ def _core(torch_cls: Callable[..., nn.Module], rnnx_cls: Callable[..., nn.Module
 
 
 GROUPS: dict[str, list[Case]] = {
-    "lstm": _core(nn.LSTM, rnnx.LSTM),
+    # LSTM's `auto` runs oneDNN, as torch.nn does; the fused row shows rnnx's own kernel beside it.
+    "lstm": [*_core(nn.LSTM, rnnx.LSTM), Case("rnnx fused", lambda i, h: rnnx.LSTM(i, h, backend="fused"))],
     "gru": _core(nn.GRU, rnnx.GRU),
     "rnn": _core(nn.RNN, rnnx.RNN),
     "lstm variants": [

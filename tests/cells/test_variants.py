@@ -46,12 +46,22 @@ VARIANTS: list[tuple[str, type, dict[str, Any], plain.Step, dict[str, Any]]] = [
 VARIANT_IDS = [v[0] for v in VARIANTS]
 
 
+def plain_splitmix64(x: int) -> int:
+    """splitmix64's output function (Steele, Lea & Flood 2014) on Python integers."""
+    m = 2**64 - 1
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return x ^ (x >> 31)
+
+
 def plain_zoneout_mask(rows: int, size: int, p: float) -> torch.Tensor:
-    """The documented zoneout draw, written out: four 16-bit lanes per random 64-bit word, lowest
-    bits first, each with its top bit flipped is a uniform u; keep where u < round(p * 65536)."""
+    """The documented zoneout draw, written out: a seed from torch's generator; word i is
+    splitmix64(seed + (i + 1) * golden gamma); its four 16-bit lanes, lowest bits first, are
+    uniforms u; keep where u < round(p * 65536)."""
     count = rows * size
-    words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64).tolist()
-    uniforms = [(((w % 2**64) >> (16 * lane)) & 0xFFFF) ^ 0x8000 for w in words for lane in range(4)][:count]
+    seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+    words = [plain_splitmix64((seed + (i + 1) * 0x9E3779B97F4A7C15) % 2**64) for i in range((count + 3) // 4)]
+    uniforms = [(w >> (16 * lane)) & 0xFFFF for w in words for lane in range(4)][:count]
     return torch.tensor([u < round(p * 65536) for u in uniforms]).view(rows, size)
 
 
@@ -252,15 +262,29 @@ def test_zoneout_keeps_previous_values_at_rate_p() -> None:
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.99999])
 def test_zoneout_mask_draw_is_the_documented_one(p: float) -> None:
-    from rnnx.recurrence.regularize import bernoulli16
+    from rnnx.recurrence.regularize import ZoneoutDraw
 
+    cpu = torch.device("cpu")
     torch.manual_seed(3)
-    ours = bernoulli16(7, 9, p, device=torch.device("cpu"))
+    ours = ZoneoutDraw.draw(p, 7, 9, device=cpu).mask()
     torch.manual_seed(3)
     assert torch.equal(ours, plain_zoneout_mask(7, 9, p))
-    torch.manual_seed(4)
-    rate = bernoulli16(1000, 1000, 0.3, device=torch.device("cpu")).double().mean().item()
-    assert abs(rate - round(0.3 * 65536) / 65536) < 2e-3  # 4.6 standard deviations of the mean
+    for seed in range(3):
+        torch.manual_seed(seed)
+        rate = ZoneoutDraw.draw(0.3, 1000, 1000, device=cpu).mask().double().mean().item()
+        assert abs(rate - round(0.3 * 65536) / 65536) < 2e-3  # 4.4 standard deviations of the mean
+
+
+def test_zoneout_masks_of_neighbouring_seeds_are_independent() -> None:
+    """splitmix64 of a counter: consecutive seeds (and the rows of one mask) must not correlate."""
+    from rnnx.recurrence.regularize import ZoneoutDraw
+
+    cpu = torch.device("cpu")
+    a = ZoneoutDraw(1000, round(0.5 * 65536), 500, 400, cpu).mask().double()
+    b = ZoneoutDraw(1001, round(0.5 * 65536), 500, 400, cpu).mask().double()
+    assert abs(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()) < 0.01  # 4.5 sd
+    rows = torch.corrcoef(torch.stack([a[:-1].flatten(), a[1:].flatten()]))[0, 1].item()
+    assert abs(rows) < 0.01
 
 
 def test_recurrent_dropout_and_weight_drop_are_identity_in_eval() -> None:

@@ -11,7 +11,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, IndRNNStep, LSTMStep, State
 from rnnx.fused.build import load_extension
-from rnnx.recurrence.regularize import Zoneout
+from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
 
 # Kinds of the C++ kernel (enum Kind in csrc/fused_rnn.cpp).
 LSTM, GRU, RNN_TANH, RNN_RELU, INDRNN_RELU, INDRNN_TANH = range(6)
@@ -61,7 +61,7 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any,
-        meta: tuple[int, bool, bool, bool, tuple[int, ...], float, float],
+        meta: tuple[int, bool, bool, bool, tuple[int, ...], tuple[int, int, int, int], float, float],
         gi: Tensor,
         h0: Tensor,
         c0: Tensor | None,
@@ -73,29 +73,27 @@ class _FusedScan(torch.autograd.Function):
         ln_c_b: Tensor | None,
         peep: Tensor | None,
         mask: Tensor | None,
-        keep_h: Tensor | None,
-        keep_c: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        kind, reverse, layer_norm, peephole, sizes, p_h, p_c = meta
+        kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = meta
         ext = load_extension()
         assert ext is not None
         save = any(ctx.needs_input_grad)  # no backward pass, no whole-sequence buffers
         results = ext.forward(
             kind, reverse, layer_norm, peephole, save, gi, list(sizes), h0, c0, w_hh, b_hh,
-            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, keep_h, keep_c, p_h, p_c,
+            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, list(draws), p_h, p_c,
         )  # fmt: skip
         out, h, c, *saved = results
         ctx.meta = meta
         ctx.has = (c0 is not None, b_hh is not None)
-        ctx.save_for_backward(*saved, w_hh, ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c)
+        ctx.save_for_backward(*saved, w_hh, ln_hh_w, ln_c_w, peep, mask)
         return out, h, c
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor | None, d_h: Tensor | None, d_c: Tensor | None) -> tuple[Any, ...]:
-        kind, reverse, layer_norm, peephole, sizes, p_h, p_c = ctx.meta
+        kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = ctx.meta
         has_c, has_b_hh = ctx.has
-        *saved, w_hh, ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c = ctx.saved_tensors
+        *saved, w_hh, ln_hh_w, ln_c_w, peep, mask = ctx.saved_tensors
         h_in = saved[0]
         d_out = torch.zeros_like(h_in) if d_out is None else d_out
         d_h = torch.zeros(h_in.shape[1:], dtype=h_in.dtype).expand(sizes[0] if sizes else 0, -1) if d_h is None else d_h
@@ -105,7 +103,7 @@ class _FusedScan(torch.autograd.Function):
         # The kernel sums the per-feature gradients (layer-norm gains and biases, GRU's b_hh).
         d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b = ext.backward(
             kind, reverse, layer_norm, peephole, list(sizes), d_out, d_h.contiguous(), d_c, saved, w_hh,
-            ln_hh_w, ln_c_w, peep, mask, keep_h, keep_c, p_h, p_c,
+            ln_hh_w, ln_c_w, peep, mask, list(draws), p_h, p_c,
         )  # fmt: skip
         return (
             None,
@@ -120,15 +118,17 @@ class _FusedScan(torch.autograd.Function):
             d_ln_c_b if ln_c_w is not None else None,
             d_peep if peep is not None else None,
             None,
-            None,
-            None,
         )
 
 
-def _zoneout_argument(z: Zoneout, like: Tensor) -> tuple[Tensor | None, float]:
-    if isinstance(z, Tensor):  # the bool keep-mask itself: the kernel reads bytes, no float copy
-        return z.contiguous(), 0.0
-    return None, float(z or 0.0)
+def _zoneout_argument(z: Zoneout) -> tuple[int, int, float]:
+    """``(seed, threshold, p)`` for the kernel: a training draw it computes itself (threshold
+    ``-1`` for none), and the evaluation probability."""
+    if isinstance(z, ZoneoutDraw):
+        return z.seed, z.threshold, 0.0
+    if isinstance(z, Tensor):
+        raise TypeError("zoneout: the fused kernel computes its masks from a ZoneoutDraw; got a mask tensor")
+    return 0, -1, float(z or 0.0)
 
 
 def fused_scan(
@@ -146,11 +146,12 @@ def fused_scan(
     kind = fused_kind(cell)
     assert kind is not None
     zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)
-    keep_h, p_h = _zoneout_argument(zoneout[0], gi)
-    keep_c, p_c = _zoneout_argument(zoneout[1], gi) if len(zoneout) > 1 else (None, 0.0)
+    seed_h, threshold_h, p_h = _zoneout_argument(zoneout[0])
+    seed_c, threshold_c, p_c = _zoneout_argument(zoneout[1]) if len(zoneout) > 1 else (0, -1, 0.0)
     layer_norm = bool(getattr(cell, "layer_norm", False))
     peephole = bool(getattr(cell, "peephole", False))
-    meta = (kind, reverse, layer_norm, peephole, tuple(batch_sizes), p_h, p_c)
+    draws = (seed_h, threshold_h, seed_c, threshold_c)
+    meta = (kind, reverse, layer_norm, peephole, tuple(batch_sizes), draws, p_h, p_c)
     out, h, c = _FusedScan.apply(  # type: ignore[no-untyped-call]
         meta,
         gi,
@@ -164,7 +165,5 @@ def fused_scan(
         w.get("ln_cell_bias"),
         w.get("weight_peephole") if peephole else None,
         w.hidden_mask,
-        keep_h,
-        keep_c,
     )
     return out, ((h, c) if kind == LSTM else (h,))

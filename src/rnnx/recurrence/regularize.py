@@ -9,27 +9,78 @@ fused) draws the same masks for the same ``torch.manual_seed``:
 3. dropout between layers, after each layer but the last.
 
 The recurrent dropout mask (one per sequence) comes from float32 uniforms compared with ``p``
-(faster than ``bernoulli_``, and the same masks whatever the model's dtype). Zoneout draws a mask
-per element *and step*, ``T * B * H`` per state, where drawing dominated the cost of the fused
-path; so each 64-bit random word gives four 16-bit uniforms ``u`` (lowest bits first, see
-:func:`bernoulli16`) and a unit is kept where ``u < round(p * 2^16)``. ``p`` is thus applied to
-1/65536 (FlashAttention quantises its dropout probability to 1/256), at a third of the time of
-float uniforms.
+(faster than ``bernoulli_``, and the same masks whatever the model's dtype). Zoneout needs a mask
+per element *and step*, ``T * B * H`` per state, where drawing them from torch's generator
+dominated the cost of the fused path. So a zoneout mask is a :class:`ZoneoutDraw`: one 63-bit
+seed from torch's generator, and a counter-based hash of it (splitmix64, Steele, Lea & Flood
+2014) gives every element a 16-bit uniform ``u``; a unit is kept where ``u < round(p * 2^16)``
+(``p`` thus acts to 1/65536; FlashAttention quantises its dropout probability to 1/256). As
+FlashAttention and cuDNN do for dropout, the fused kernel computes the mask where it needs it, in
+the forward and again in the backward pass, and never stores it; the reference path builds the
+same mask with numpy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnx.cells.base import State
 
-Zoneout = Tensor | float | None
-"""Per state tensor: a boolean keep-mask ``(N, size)`` in training, the probability ``p`` in
-evaluation, or ``None`` for no zoneout."""
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_LANE_SHIFTS = np.array([0, 16, 32, 48], dtype=np.uint64)
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 output function on ``uint64`` values (arithmetic modulo 2^64)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@dataclass(frozen=True)
+class ZoneoutDraw:
+    """A training keep-mask ``(rows, size)``, described by a seed instead of stored.
+
+    Element ``k = row * size + j`` reads 16-bit lane ``k % 4`` (lowest bits first) of the word
+    ``splitmix64(seed + (k // 4 + 1) * 0x9E3779B97F4A7C15)`` as an unsigned ``u``, and is kept
+    (True: the unit keeps its previous value) where ``u < threshold``.
+    """
+
+    seed: int  # 0 <= seed < 2^63
+    threshold: int  # round(p * 2^16)
+    rows: int
+    size: int
+    device: torch.device
+
+    @classmethod
+    def draw(cls, p: float, rows: int, size: int, *, device: torch.device) -> ZoneoutDraw:
+        """One seed from torch's (CPU) generator, so ``torch.manual_seed`` reproduces the mask."""
+        seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+        return cls(seed, round(p * 65536), rows, size, device)
+
+    def mask(self) -> Tensor:
+        """The bool keep-mask ``(rows, size)`` on :attr:`device`."""
+        count = self.rows * self.size
+        counters = np.arange(1, (count + 3) // 4 + 1, dtype=np.uint64) * _GOLDEN_GAMMA + np.uint64(self.seed)
+        lanes = (splitmix64(counters)[:, None] >> _LANE_SHIFTS) & np.uint64(0xFFFF)
+        keep = lanes.reshape(-1)[:count] < self.threshold
+        return torch.from_numpy(keep.reshape(self.rows, self.size)).to(self.device)
+
+
+Zoneout = ZoneoutDraw | Tensor | float | None
+"""Per state tensor: in training a :class:`ZoneoutDraw` (or the bool keep-mask ``(N, size)`` it
+stands for), the probability ``p`` in evaluation, or ``None`` for no zoneout."""
+
+
+def materialise(z: Zoneout) -> Tensor | float | None:
+    """The keep-mask of a :class:`ZoneoutDraw`; anything else unchanged."""
+    return z.mask() if isinstance(z, ZoneoutDraw) else z
 
 
 def drop_weight(weight: Tensor, p: float, *, training: bool) -> Tensor:
@@ -49,37 +100,19 @@ def recurrent_dropout_mask(p: float, batch: int, width: int, like: Tensor, *, tr
     return keep.to(like.dtype) / (1 - p)
 
 
-def bernoulli16(rows: int, size: int, p: float, *, device: torch.device) -> Tensor:
-    """A bool mask ``(rows, size)``, each element True with probability ``round(p * 2^16) / 2^16``.
-
-    The ``k``-th element reads bits ``16 * (k % 4)`` to ``16 * (k % 4) + 15`` of random 64-bit word
-    ``k // 4`` as a signed 16-bit integer ``s``; ``u = s + 2^15`` is uniform on ``0 .. 2^16 - 1``
-    (the lane with its top bit flipped), and the element is True where ``u < round(p * 2^16)``.
-    """
-    count = rows * size
-    threshold = round(p * 65536)
-    if threshold >= 65536:
-        return torch.ones(rows, size, dtype=torch.bool, device=device)
-    words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64, device=device)
-    # On a little-endian machine (every platform torch supports), the int16 view lists each word's
-    # 16-bit lanes lowest first, as s; u < t reads s < t - 2^15, one comparison per element.
-    lanes = words.view(torch.int16)[:count].view(rows, size)
-    return lanes < threshold - 32768
-
-
 def zoneout_masks(
     probabilities: Sequence[float], rows: int, sizes: Sequence[int], like: Tensor, *, training: bool
 ) -> tuple[Zoneout, ...]:
     """Zoneout (Krueger et al., "Zoneout: Regularizing RNNs by Randomly Preserving Hidden
-    Activations", ICLR 2017) for each state tensor: in training a keep-mask ``(rows, size)``
-    drawn per element and per step by :func:`bernoulli16` (True keeps the previous value); in
+    Activations", ICLR 2017) for each state tensor: in training a :class:`ZoneoutDraw` of a
+    keep-mask ``(rows, size)``, per element and per step (True keeps the previous value); in
     evaluation ``p`` itself."""
     masks: list[Zoneout] = []
     for p, size in zip(probabilities, sizes, strict=True):
         if p == 0:
             masks.append(None)
         elif training:
-            masks.append(bernoulli16(rows, size, p, device=like.device))
+            masks.append(ZoneoutDraw.draw(p, rows, size, device=like.device))
         else:
             masks.append(p)
     return tuple(masks)
@@ -87,8 +120,9 @@ def zoneout_masks(
 
 def split_zoneout(zoneout: Sequence[Zoneout], batch_sizes: Sequence[int]) -> list[tuple[Zoneout, ...]]:
     """Per time step, each state tensor's zoneout (masks split into the step's rows)."""
+    materialised = [materialise(z) for z in zoneout]
     per_state = [
-        torch.split(z, list(batch_sizes)) if isinstance(z, Tensor) else [z] * len(batch_sizes) for z in zoneout
+        torch.split(z, list(batch_sizes)) if isinstance(z, Tensor) else [z] * len(batch_sizes) for z in materialised
     ]
     return list(zip(*per_state, strict=True))
 
@@ -99,5 +133,5 @@ def apply_zoneout(previous: State, candidate: State, keep: Sequence[Zoneout]) ->
     (the expectation of the mask)."""
     return tuple(
         new if m is None else torch.where(m, old, new) if isinstance(m, Tensor) else new + m * (old - new)
-        for old, new, m in zip(previous, candidate, keep, strict=True)
+        for old, new, m in zip(previous, candidate, map(materialise, keep), strict=True)
     )

@@ -204,6 +204,35 @@ void gru_bwd(int64_t H, const T* __restrict__ dh, const T* __restrict__ a, const
   }
 }
 
+// Zoneout's training keep-mask, computed where it is needed instead of stored: the definition
+// is ZoneoutDraw's in rnnx/recurrence/regularize.py (splitmix64 of a counter, four 16-bit
+// uniforms per 64-bit word, lowest bits first; keep where u < threshold).
+struct ZoneoutDraw {
+  uint64_t seed = 0;
+  uint32_t threshold = 0;  // up to 65536
+  bool active = false;  // false: no training mask (evaluation, or no zoneout)
+};
+
+inline uint64_t splitmix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "zoneout lanes are read as the words' 16-bit halves");
+
+// keep[j] for mask elements first + j, j < n. `lanes` is scratch of at least n + 8 entries.
+inline void zoneout_keep(const ZoneoutDraw& d, int64_t first, int64_t n, uint16_t* __restrict__ lanes,
+                         bool* __restrict__ keep) {
+  const int64_t w0 = first >> 2, words = ((first + n - 1) >> 2) - w0 + 1;
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t value = splitmix64(d.seed + static_cast<uint64_t>(w0 + w + 1) * 0x9E3779B97F4A7C15ULL);
+    std::memcpy(lanes + 4 * w, &value, sizeof(value));  // lane l = bits 16l..16l+15 on little-endian
+  }
+  const uint16_t* u = lanes + (first & 3);
+  for (int64_t j = 0; j < n; ++j) keep[j] = u[j] < d.threshold;
+}
+
 // Zoneout (Krueger et al. 2017) on one row of H units: out = keep ? prev : cand in training
 // (keep is the bool mask), out = cand + p * (prev - cand) in evaluation (keep is null). A second
 // destination (the emitted output) is optional.

@@ -19,6 +19,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "cell_math.h"
@@ -90,8 +92,8 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
                                         const torch::Tensor& b_hh, const torch::Tensor& ln_hh_w,
                                         const torch::Tensor& ln_hh_b, const torch::Tensor& ln_c_w,
                                         const torch::Tensor& ln_c_b, const torch::Tensor& peep,
-                                        const torch::Tensor& mask, const torch::Tensor& keep_h,
-                                        const torch::Tensor& keep_c, double p_h, double p_c) {
+                                        const torch::Tensor& mask, const ZoneoutDraw& draw_h,
+                                        const ZoneoutDraw& draw_c, double p_h, double p_c) {
   const int64_t N = gi.size(0), B = h0.size(0), H = h0.size(1), G = gates_of(o.kind), GH = G * H;
   const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
   const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU;
@@ -126,9 +128,6 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   const T* lcb = static_cast<const T*>(ptr_or_null(ln_c_b));
   const T* pp = static_cast<const T*>(ptr_or_null(peep));
   const T* mk = static_cast<const T*>(ptr_or_null(mask));
-  // Zoneout keep-masks arrive as bool (1 byte per element): no float copy to make or read.
-  const bool* kh = static_cast<const bool*>(ptr_or_null(keep_h));
-  const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   T* out_p = out.data_ptr<T>();
   T* h_p = h.data_ptr<T>();
   T* c_p = data_or_null<T>(c);
@@ -150,6 +149,8 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for_each_block(row_blocks(sizes, B, ind ? H : GH * H), [&](int64_t r0, int64_t r1, int64_t) {
     std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
+    std::vector<uint16_t> lanes(H + 8);
+    std::unique_ptr<bool[]> keep_h(new bool[H]), keep_c(new bool[H]);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = o.reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
@@ -211,8 +212,14 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         }
         // Zoneout: keep the previous value where the training mask says so; in evaluation blend
         // with weight p. Kept and replaced units are copied exactly, never computed.
-        zoneout_fwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H, out_p + row * H);
-        if (lstm) zoneout_fwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), cprev_p + srow * H, cand_c.data(), c_p + r * H, nullptr);
+        if (draw_h.active) zoneout_keep(draw_h, row * H, H, lanes.data(), keep_h.get());
+        zoneout_fwd<T>(H, draw_h.active ? keep_h.get() : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H,
+                       out_p + row * H);
+        if (lstm) {
+          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep_c.get());
+          zoneout_fwd<T>(H, draw_c.active ? keep_c.get() : nullptr, T(p_c), cprev_p + srow * H, cand_c.data(),
+                         c_p + r * H, nullptr);
+        }
       }
     }
   });
@@ -242,8 +249,8 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
                                          const torch::Tensor& d_cn, const std::vector<torch::Tensor>& saved,
                                          const torch::Tensor& w_hh, const torch::Tensor& ln_hh_w,
                                          const torch::Tensor& ln_c_w, const torch::Tensor& peep,
-                                         const torch::Tensor& mask, const torch::Tensor& keep_h,
-                                         const torch::Tensor& keep_c, double p_h, double p_c) {
+                                         const torch::Tensor& mask, const ZoneoutDraw& draw_h,
+                                         const ZoneoutDraw& draw_c, double p_h, double p_c) {
   const auto& h_in = saved[0];
   const auto& h_prev = saved[1];
   const auto& acts = saved[2];
@@ -267,9 +274,6 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   const T* lcw = static_cast<const T*>(ptr_or_null(ln_c_w));
   const T* pp = static_cast<const T*>(ptr_or_null(peep));
   const T* mk = static_cast<const T*>(ptr_or_null(mask));
-  // Zoneout keep-masks arrive as bool (1 byte per element): no float copy to make or read.
-  const bool* kh = static_cast<const bool*>(ptr_or_null(keep_h));
-  const bool* kc = static_cast<const bool*>(ptr_or_null(keep_c));
   const T* dout = d_out.data_ptr<T>();
   const T* hprev_p = h_prev.data_ptr<T>();
   const T* act_p = acts.data_ptr<T>();
@@ -299,6 +303,8 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   std::vector<FeatureSums> sums(blocks, FeatureSums(o.layer_norm ? GH : 0, lstm && o.layer_norm ? H : 0, gru ? GH : 0));
   for_each_block(bounds, [&](int64_t r0, int64_t r1, int64_t block) {
     std::vector<T> dhc(H), dcc(H), dx(GH), dco(lstm && o.layer_norm ? H : 0), dgh(gru ? GH : 0);
+    std::vector<uint16_t> lanes(H + 8);
+    std::unique_ptr<bool[]> keep(new bool[H]);
     T* dpp = pp ? dpp_blocks[block].data() : nullptr;
     FeatureSums& sum = sums[block];
     for (int64_t s = steps - 1; s >= 0; --s) {
@@ -310,14 +316,16 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         T* dg = dgi_p + row * GH;
         // Split dh (and dc) between the kept previous value and the candidate (zoneout).
         for (int64_t j = 0; j < H; ++j) dhc[j] = dh_p[r * H + j] + dout[row * H + j];
-        zoneout_bwd<T>(H, kh ? kh + row * H : nullptr, T(p_h), dhc.data(), dh_p + r * H);
+        if (draw_h.active) zoneout_keep(draw_h, row * H, H, lanes.data(), keep.get());
+        zoneout_bwd<T>(H, draw_h.active ? keep.get() : nullptr, T(p_h), dhc.data(), dh_p + r * H);
         if (lstm) {
           const T* a = act_p + row * GH;
           const T* cp = cprev_p + row * H;
           const T* cc = ccand_p + row * H;
           const T* tc = tanhc_p + row * H;
           std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
-          zoneout_bwd<T>(H, kc ? kc + row * H : nullptr, T(p_c), dcc.data(), dc_p + r * H);
+          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep.get());
+          zoneout_bwd<T>(H, draw_c.active ? keep.get() : nullptr, T(p_c), dcc.data(), dc_p + r * H);
           const T* pp_o = pp ? pp + 2 * H : nullptr;
           T* dpp_o = dpp ? dpp + 2 * H : nullptr;
           T* dg_o = dg + 3 * H;
@@ -384,6 +392,16 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
           total(&FeatureSums::ln_hh_bias), total(&FeatureSums::ln_cell_weight), total(&FeatureSums::ln_cell_bias)};
 }
 
+// Zoneout draws as Python passes them: (seed_h, threshold_h, seed_c, threshold_c); a negative
+// threshold means no training mask for that state.
+std::pair<ZoneoutDraw, ZoneoutDraw> zoneout_draws(const std::vector<int64_t>& d) {
+  TORCH_CHECK(d.size() == 4, "zoneout draws: expected (seed_h, threshold_h, seed_c, threshold_c)");
+  const auto one = [](int64_t seed, int64_t threshold) {
+    return threshold < 0 ? ZoneoutDraw{} : ZoneoutDraw{static_cast<uint64_t>(seed), static_cast<uint32_t>(threshold), true};
+  };
+  return {one(d[0], d[1]), one(d[2], d[3])};
+}
+
 torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? t->contiguous() : torch::Tensor(); }
 
 std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, bool peephole, bool save,
@@ -393,15 +411,15 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
                                    c10::optional<torch::Tensor> ln_hh_w, c10::optional<torch::Tensor> ln_hh_b,
                                    c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
                                    c10::optional<torch::Tensor> peep, c10::optional<torch::Tensor> mask,
-                                   c10::optional<torch::Tensor> keep_h, c10::optional<torch::Tensor> keep_c, double p_h,
-                                   double p_c) {
+                                   std::vector<int64_t> draws, double p_h, double p_c) {
   const Options o{kind, reverse, layer_norm, peephole, save};
+  const auto [draw_h, draw_c] = zoneout_draws(draws);
   gi = gi.contiguous();
   h0 = h0.contiguous();
   w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnnx_fused_forward", [&] {
     return forward_impl<scalar_t>(o, gi, batch_sizes, h0, opt(c0), w_hh, opt(b_hh), opt(ln_hh_w), opt(ln_hh_b),
-                                  opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), opt(keep_h), opt(keep_c), p_h, p_c);
+                                  opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), draw_h, draw_c, p_h, p_c);
   });
 }
 
@@ -410,15 +428,16 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
                                     c10::optional<torch::Tensor> d_cn, std::vector<torch::Tensor> saved,
                                     torch::Tensor w_hh, c10::optional<torch::Tensor> ln_hh_w,
                                     c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> peep,
-                                    c10::optional<torch::Tensor> mask, c10::optional<torch::Tensor> keep_h,
-                                    c10::optional<torch::Tensor> keep_c, double p_h, double p_c) {
+                                    c10::optional<torch::Tensor> mask, std::vector<int64_t> draws, double p_h,
+                                    double p_c) {
   const Options o{kind, reverse, layer_norm, peephole};
+  const auto [draw_h, draw_c] = zoneout_draws(draws);
   d_out = d_out.contiguous();
   d_hn = d_hn.contiguous();
   w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "rnnx_fused_backward", [&] {
     return backward_impl<scalar_t>(o, batch_sizes, d_out, d_hn, opt(d_cn), saved, w_hh, opt(ln_hh_w), opt(ln_c_w),
-                                   opt(peep), opt(mask), opt(keep_h), opt(keep_c), p_h, p_c);
+                                   opt(peep), opt(mask), draw_h, draw_c, p_h, p_c);
   });
 }
 
