@@ -48,7 +48,7 @@ def test_script_end_to_end() -> None:
         text=True,
         check=True,
     )
-    assert result.stdout.count("| lstm | 4, 2, 3, 5 |") == 3
+    assert result.stdout.count("| lstm | 4, 2, 3, 5 |") == 4  # torch.nn, auto, reference, fused
     assert result.stdout.count("| rnn | 4, 2, 3, 5 |") == 3
     assert "| lstm | " in result.stdout.split("Per-call dispatch")[1]
 

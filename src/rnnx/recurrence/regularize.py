@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -36,11 +37,12 @@ _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _LANE_SHIFTS = np.array([0, 16, 32, 48], dtype=np.uint64)
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """The splitmix64 output function on ``uint64`` values (arithmetic modulo 2^64)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
+    return out
 
 
 @dataclass(frozen=True)
