@@ -44,12 +44,10 @@ def prefers_fused(cell: CellStep, device: torch.device, steps: int) -> bool:
     return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and fused_kind(cell) in _FASTER_THAN_NATIVE_ON_CPU
 
 
-def fused_unsupported(cell: CellStep, *, proj_size: int, dtype: torch.dtype, device: torch.device) -> str | None:
+def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.device) -> str | None:
     """Why the fused kernel cannot run this configuration, or ``None`` when it can."""
     if fused_kind(cell) is None:
         return f"{type(cell).__name__} has no fused kernel"
-    if proj_size:
-        return "proj_size has no fused kernel"
     if device.type != "cpu":
         return f"the fused kernels run on CPU; got device {device}"
     if dtype not in (torch.float32, torch.float64):
@@ -73,6 +71,7 @@ class _FusedScan(torch.autograd.Function):
         ln_c_b: Tensor | None,
         peep: Tensor | None,
         mask: Tensor | None,
+        w_hr: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = meta
         ext = load_extension()
@@ -80,12 +79,12 @@ class _FusedScan(torch.autograd.Function):
         save = any(ctx.needs_input_grad)  # no backward pass, no whole-sequence buffers
         results = ext.forward(
             kind, reverse, layer_norm, peephole, save, gi, list(sizes), h0, c0, w_hh, b_hh,
-            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, list(draws), p_h, p_c,
+            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, list(draws), p_h, p_c, w_hr,
         )  # fmt: skip
         out, h, c, *saved = results
         ctx.meta = meta
         ctx.has = (c0 is not None, b_hh is not None)
-        ctx.save_for_backward(*saved, w_hh, ln_hh_w, ln_c_w, peep, mask)
+        ctx.save_for_backward(*saved, w_hh, ln_hh_w, ln_c_w, peep, mask, w_hr)
         return out, h, c
 
     @staticmethod
@@ -93,17 +92,22 @@ class _FusedScan(torch.autograd.Function):
     def backward(ctx: Any, d_out: Tensor | None, d_h: Tensor | None, d_c: Tensor | None) -> tuple[Any, ...]:
         kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = ctx.meta
         has_c, has_b_hh = ctx.has
-        *saved, w_hh, ln_hh_w, ln_c_w, peep, mask = ctx.saved_tensors
-        h_in = saved[0]
+        *saved, w_hh, ln_hh_w, ln_c_w, peep, mask, w_hr = ctx.saved_tensors
+        h_in, c_prev = saved[0], saved[5]  # (N, P) and (N, H): P is proj_size where there is one
+        batch = sizes[0] if sizes else 0
         d_out = torch.zeros_like(h_in) if d_out is None else d_out
-        d_h = torch.zeros(h_in.shape[1:], dtype=h_in.dtype).expand(sizes[0] if sizes else 0, -1) if d_h is None else d_h
-        d_c = None if not has_c else (torch.zeros_like(d_h) if d_c is None else d_c)
+        d_h = torch.zeros(h_in.shape[1:], dtype=h_in.dtype).expand(batch, -1) if d_h is None else d_h
+        d_c = (
+            None
+            if not has_c
+            else (torch.zeros(c_prev.shape[1:], dtype=h_in.dtype).expand(batch, -1) if d_c is None else d_c)
+        )
         ext = load_extension()
         assert ext is not None
         # The kernel sums the per-feature gradients (layer-norm gains and biases, GRU's b_hh).
-        d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b = ext.backward(
+        d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, d_w_hr = ext.backward(
             kind, reverse, layer_norm, peephole, list(sizes), d_out, d_h.contiguous(), d_c, saved, w_hh,
-            ln_hh_w, ln_c_w, peep, mask, list(draws), p_h, p_c,
+            ln_hh_w, ln_c_w, peep, mask, list(draws), p_h, p_c, w_hr,
         )  # fmt: skip
         return (
             None,
@@ -118,6 +122,7 @@ class _FusedScan(torch.autograd.Function):
             d_ln_c_b if ln_c_w is not None else None,
             d_peep if peep is not None else None,
             None,
+            d_w_hr if w_hr is not None else None,
         )
 
 
@@ -165,5 +170,6 @@ def fused_scan(
         w.get("ln_cell_bias"),
         w.get("weight_peephole") if peephole else None,
         w.hidden_mask,
+        w.get("weight_hr"),
     )
     return out, ((h, c) if kind == LSTM else (h,))

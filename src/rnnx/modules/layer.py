@@ -326,7 +326,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         prefer_fused = prefers_fused(self.cell, like.device, seq.steps(self.batch_first))
         fused: str | None = "not needed"
         if self.backend == "fused" or (self.backend == "auto" and (native or prefer_fused)):
-            fused = fused_unsupported(self.cell, proj_size=self.proj_size, dtype=like.dtype, device=like.device)
+            fused = fused_unsupported(self.cell, dtype=like.dtype, device=like.device)
         backend = resolve_backend(type(self).__name__, self.backend, native, fused, prefer_fused=prefer_fused)
         if backend == "fused" and load_extension() is None:
             warn_fallback_once()

@@ -93,12 +93,14 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
                                         const torch::Tensor& ln_hh_b, const torch::Tensor& ln_c_w,
                                         const torch::Tensor& ln_c_b, const torch::Tensor& peep,
                                         const torch::Tensor& mask, const ZoneoutDraw& draw_h,
-                                        const ZoneoutDraw& draw_c, double p_h, double p_c) {
-  const int64_t N = gi.size(0), B = h0.size(0), H = h0.size(1), G = gates_of(o.kind), GH = G * H;
+                                        const ZoneoutDraw& draw_c, double p_h, double p_c, const torch::Tensor& w_hr) {
+  // H: the cell's width; P: the width of h (the projection's, with proj_size; else H).
   const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
-  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU;
+  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU, proj = w_hr.defined() && w_hr.numel();
+  const int64_t N = gi.size(0), B = h0.size(0), P = h0.size(1), H = lstm ? c0.size(1) : P;
+  const int64_t G = gates_of(o.kind), GH = G * H;
   auto opts = gi.options();
-  auto out = torch::empty({N, H}, opts);
+  auto out = torch::empty({N, P}, opts);
   auto h = h0.clone();
   auto c = lstm ? c0.clone() : torch::empty({0}, opts);
   // Whole-sequence buffers (N rows) only for what the backward pass reads, and only when a
@@ -107,8 +109,8 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   const bool S = o.save;
   const int64_t SN = S ? N : B;
   const bool keep_hprev = S && gru, keep_hh = S && o.layer_norm;
-  auto h_in = torch::empty({SN, H}, opts);  // h entering W_hh (after recurrent dropout)
-  auto h_prev = torch::empty({keep_hprev ? N : B, H}, opts);  // state before the step
+  auto h_in = torch::empty({SN, P}, opts);  // h entering W_hh (after recurrent dropout)
+  auto h_prev = torch::empty({keep_hprev ? N : B, P}, opts);  // state before the step
   auto acts = torch::empty({SN, lstm || gru ? GH : H}, opts);  // gate activations / candidate h
   auto hh = torch::empty({keep_hh ? N : B, GH}, opts);  // W_hh h, or its layer-norm xhat
   auto hh_rstd = torch::empty({o.layer_norm ? SN : 0}, opts);
@@ -118,6 +120,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   auto c_hat = torch::empty({lstm && o.layer_norm ? SN : 0, H}, opts);
   auto c_rstd = torch::empty({lstm && o.layer_norm ? SN : 0}, opts);
   auto gh_n = torch::empty({gru ? SN : 0, H}, opts);  // GRU: W_hn h + b_hn (after LN), used by r
+  auto h_full = torch::empty({proj ? SN : 0, H}, opts);  // LSTM with proj_size: o * tanh(c), before W_hr
 
   const T* gi_p = gi.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
@@ -142,35 +145,40 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   T* chat_p = data_or_null<T>(c_hat);
   T* crstd_p = data_or_null<T>(c_rstd);
   T* ghn_p = data_or_null<T>(gh_n);
+  T* hfull_p = data_or_null<T>(h_full);
 
-  // h (1 x H) times W_hh^T (H x GH), packed once for all steps. IndRNN's W_hh is a vector.
-  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, H, GH, /*transposed=*/true);
+  // h (1 x P) times W_hh^T (P x GH), and o * tanh(c) (1 x H) times W_hr^T (H x P), packed once
+  // for all steps. IndRNN's W_hh is a vector.
+  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, P, GH, /*transposed=*/true);
+  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(w_hr.data_ptr<T>(), H, P, true) : PackedMatrix<T>();
   const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
-  for_each_block(row_blocks(sizes, B, ind ? H : GH * H), [&](int64_t r0, int64_t r1, int64_t) {
-    std::vector<T> raw(GH), cand_h(H), cand_c(H), cell_ln(H);
-    std::vector<uint16_t> lanes(H + 8);
-    std::unique_ptr<bool[]> keep_h(new bool[H]), keep_c(new bool[H]);
+  for_each_block(row_blocks(sizes, B, ind ? H : GH * P + (proj ? H * P : 0)), [&](int64_t r0, int64_t r1, int64_t) {
+    std::vector<T> raw(GH), cand_c(H), cell_ln(H);
+    std::vector<T> cand_h((r1 - r0) * P);  // each block row's candidate h, before zoneout
+    std::vector<uint16_t> lanes(std::max(H, P) + 8);
+    std::unique_ptr<bool[]> keep_h(new bool[P]), keep_c(new bool[H]);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = o.reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
       if (end <= r0) continue;  // none of this block's rows is active at this step
-      T* hin = hin_p + (S ? off : 0) * H;
+      T* hin = hin_p + (S ? off : 0) * P;
       for (int64_t r = r0; r < end; ++r)
-        for (int64_t j = 0; j < H; ++j) {
-          const T v = h_p[r * H + j];
-          hprev_p[((keep_hprev ? off : 0) + r) * H + j] = v;
-          hin[r * H + j] = mk ? v * mk[r * H + j] : v;
+        for (int64_t j = 0; j < P; ++j) {
+          const T v = h_p[r * P + j];
+          hprev_p[((keep_hprev ? off : 0) + r) * P + j] = v;
+          hin[r * P + j] = mk ? v * mk[r * P + j] : v;
         }
       T* hh_t = hh_p + (keep_hh ? off : 0) * GH;
       if (ind) {
         for (int64_t r = r0; r < end; ++r)
           for (int64_t j = 0; j < H; ++j) hh_t[r * H + j] = w[j] * hin[r * H + j];
       } else {
-        w_packed.multiply(end - r0, hin + r0 * H, H, hh_t + r0 * GH, GH);
+        w_packed.multiply(end - r0, hin + r0 * P, P, hh_t + r0 * GH, GH);
       }
       for (int64_t r = r0; r < end; ++r) {
         const int64_t row = off + r;
+        T* ch = cand_h.data() + (r - r0) * P;  // candidate h (or, with proj_size, h_full's row)
         const int64_t srow = S ? row : r;  // this row in the saved buffers
         T* hr = hh_t + r * GH;  // raw recurrent product of this row
         const T* g_in = gi_p + row * GH;
@@ -182,7 +190,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         if (!gru)  // LSTM / Elman / IndRNN: the pre-activation is gi + recurrent part
           for (int64_t j = 0; j < GH; ++j) raw[j] += g_in[j];
         T* a = act_p + srow * (lstm || gru ? GH : H);
-        const T* hold = hprev_p + (keep_hprev ? row : r) * H;
+        const T* hold = hprev_p + (keep_hprev ? row : r) * P;
         if (lstm) {
           T* cp = cprev_p + srow * H;
           T* cc = ccand_p + srow * H;
@@ -196,34 +204,37 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
             cell_out = cell_ln.data();
           }
           const T* pp_o = pp ? pp + 2 * H : nullptr;
-          if (pp) lstm_out_fwd<T, true>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
-          else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, cand_h.data());
+          T* hf = proj ? hfull_p + srow * H : ch;
+          if (pp) lstm_out_fwd<T, true>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, hf);
+          else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, hf);
           std::memcpy(cand_c.data(), cc, sizeof(T) * H);
+          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep_c.get());
+          zoneout_fwd<T>(H, draw_c.active ? keep_c.get() : nullptr, T(p_c), cp, cand_c.data(), c_p + r * H, nullptr);
         } else if (gru) {
-          gru_fwd<T>(H, g_in, raw.data(), hold, a, ghn_p + srow * H, cand_h.data());
+          gru_fwd<T>(H, g_in, raw.data(), hold, a, ghn_p + srow * H, ch);
         } else {
           const T* pre = raw.data();
-          T* ch = cand_h.data();
           if (relu)
             for (int64_t j = 0; j < H; ++j) ch[j] = pre[j] > T(0) ? pre[j] : T(0);
           else
             for (int64_t j = 0; j < H; ++j) ch[j] = tanh_(pre[j]);
           std::memcpy(a, ch, sizeof(T) * H);
         }
-        // Zoneout: keep the previous value where the training mask says so; in evaluation blend
-        // with weight p. Kept and replaced units are copied exactly, never computed.
-        if (draw_h.active) zoneout_keep(draw_h, row * H, H, lanes.data(), keep_h.get());
-        zoneout_fwd<T>(H, draw_h.active ? keep_h.get() : nullptr, T(p_h), hold, cand_h.data(), h_p + r * H,
-                       out_p + row * H);
-        if (lstm) {
-          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep_c.get());
-          zoneout_fwd<T>(H, draw_c.active ? keep_c.get() : nullptr, T(p_c), cprev_p + srow * H, cand_c.data(),
-                         c_p + r * H, nullptr);
-        }
+      }
+      // proj_size (LSTM): the candidate h of the block's rows is W_hr h_full, one product.
+      if (proj) w_hr_packed.multiply(end - r0, hfull_p + ((S ? off : 0) + r0) * H, H, cand_h.data(), P);
+      // Zoneout: keep the previous value where the training mask says so; in evaluation blend
+      // with weight p. Kept and replaced units are copied exactly, never computed.
+      for (int64_t r = r0; r < end; ++r) {
+        const int64_t row = off + r;
+        const T* hold = hprev_p + (keep_hprev ? row : r) * P;
+        if (draw_h.active) zoneout_keep(draw_h, row * P, P, lanes.data(), keep_h.get());
+        zoneout_fwd<T>(P, draw_h.active ? keep_h.get() : nullptr, T(p_h), hold, cand_h.data() + (r - r0) * P,
+                       h_p + r * P, out_p + row * P);
       }
     }
   });
-  return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n};
+  return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n, h_full};
 }
 
 // Gradients of per-feature parameters, summed over rows: each is empty when the cell lacks it.
@@ -250,14 +261,17 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
                                          const torch::Tensor& w_hh, const torch::Tensor& ln_hh_w,
                                          const torch::Tensor& ln_c_w, const torch::Tensor& peep,
                                          const torch::Tensor& mask, const ZoneoutDraw& draw_h,
-                                         const ZoneoutDraw& draw_c, double p_h, double p_c) {
+                                         const ZoneoutDraw& draw_c, double p_h, double p_c,
+                                         const torch::Tensor& w_hr) {
   const auto& h_in = saved[0];
   const auto& h_prev = saved[1];
   const auto& acts = saved[2];
   const auto& hh = saved[3];
-  const int64_t N = h_in.size(0), H = h_in.size(1), B = d_hn.size(0), G = gates_of(o.kind), GH = G * H;
+  const auto& h_full = saved[11];
   const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
-  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU;
+  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU, proj = w_hr.defined() && w_hr.numel();
+  const int64_t N = h_in.size(0), P = h_in.size(1), H = lstm ? saved[5].size(1) : P, B = d_hn.size(0);
+  const int64_t G = gates_of(o.kind), GH = G * H;
   auto opts = h_in.options();
   auto d_gi = torch::empty({N, GH}, opts);
   // Gradient of the raw recurrent product W_hh h. Without LN_hh and outside the GRU (whose
@@ -267,7 +281,8 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   auto d_peep = torch::zeros({lstm && o.peephole ? 3 : 0, H}, opts);
   auto dh = d_hn.clone();
   auto dc = lstm ? d_cn.clone() : torch::empty({0}, opts);
-  std::vector<T> dhin(static_cast<size_t>(B) * H);
+  std::vector<T> dhin(static_cast<size_t>(B) * P);
+  auto d_hproj = torch::empty({proj ? N : 0, P}, opts);  // gradient of W_hr h_full, for dW_hr
 
   const T* w = w_hh.data_ptr<T>();
   const T* lnw = static_cast<const T*>(ptr_or_null(ln_hh_w));
@@ -289,12 +304,14 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   T* dhh_p = d_hh.data_ptr<T>();
   T* dh_p = dh.data_ptr<T>();
   T* dc_p = data_or_null<T>(dc);
+  T* dhproj_p = data_or_null<T>(d_hproj);
 
-  // d(raw) (1 x GH) times W_hh (GH x H), packed once for all steps.
-  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, GH, H, /*transposed=*/false);
+  // d(raw) (1 x GH) times W_hh (GH x P), and d(h) (1 x P) times W_hr (P x H), packed once.
+  const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, GH, P, /*transposed=*/false);
+  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(w_hr.data_ptr<T>(), P, H, false) : PackedMatrix<T>();
   const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
-  const auto bounds = row_blocks(sizes, B, ind ? H : GH * H);
+  const auto bounds = row_blocks(sizes, B, ind ? H : GH * P + (proj ? H * P : 0));
   // Each block sums its own share of the per-feature parameter gradients (peephole, layer-norm
   // gains and biases, GRU's b_hh); the shares are added at the end. Sums over many rows run in
   // double.
@@ -302,38 +319,47 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   std::vector<std::vector<T>> dpp_blocks(blocks, std::vector<T>(pp ? 3 * H : 0, T(0)));
   std::vector<FeatureSums> sums(blocks, FeatureSums(o.layer_norm ? GH : 0, lstm && o.layer_norm ? H : 0, gru ? GH : 0));
   for_each_block(bounds, [&](int64_t r0, int64_t r1, int64_t block) {
-    std::vector<T> dhc(H), dcc(H), dx(GH), dco(lstm && o.layer_norm ? H : 0), dgh(gru ? GH : 0);
-    std::vector<uint16_t> lanes(H + 8);
-    std::unique_ptr<bool[]> keep(new bool[H]);
+    std::vector<T> dcc(H), dx(GH), dco(lstm && o.layer_norm ? H : 0), dgh(gru ? GH : 0);
+    // Per block row: the gradient of the candidate h (P), and with proj_size of h_full (H).
+    std::vector<T> d_cand(proj ? 0 : (r1 - r0) * P), d_full(proj ? (r1 - r0) * H : 0);
+    std::vector<uint16_t> lanes(std::max(H, P) + 8);
+    std::unique_ptr<bool[]> keep(new bool[std::max(H, P)]);
     T* dpp = pp ? dpp_blocks[block].data() : nullptr;
     FeatureSums& sum = sums[block];
     for (int64_t s = steps - 1; s >= 0; --s) {
       const int64_t t = o.reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
       if (end <= r0) continue;
+      // Split dh between the kept previous value and the candidate (zoneout).
+      for (int64_t r = r0; r < end; ++r) {
+        const int64_t row = off + r;
+        T* dhc = proj ? dhproj_p + row * P : d_cand.data() + (r - r0) * P;
+        for (int64_t j = 0; j < P; ++j) dhc[j] = dh_p[r * P + j] + dout[row * P + j];
+        if (draw_h.active) zoneout_keep(draw_h, row * P, P, lanes.data(), keep.get());
+        zoneout_bwd<T>(P, draw_h.active ? keep.get() : nullptr, T(p_h), dhc, dh_p + r * P);
+      }
+      // proj_size: back through h = W_hr h_full, one product for the block's rows.
+      if (proj) w_hr_packed.multiply(end - r0, dhproj_p + (off + r0) * P, P, d_full.data(), H);
       for (int64_t r = r0; r < end; ++r) {
         const int64_t row = off + r;
         T* dg = dgi_p + row * GH;
-        // Split dh (and dc) between the kept previous value and the candidate (zoneout).
-        for (int64_t j = 0; j < H; ++j) dhc[j] = dh_p[r * H + j] + dout[row * H + j];
-        if (draw_h.active) zoneout_keep(draw_h, row * H, H, lanes.data(), keep.get());
-        zoneout_bwd<T>(H, draw_h.active ? keep.get() : nullptr, T(p_h), dhc.data(), dh_p + r * H);
+        const T* dhc = proj ? d_full.data() + (r - r0) * H : d_cand.data() + (r - r0) * P;
         if (lstm) {
           const T* a = act_p + row * GH;
           const T* cp = cprev_p + row * H;
           const T* cc = ccand_p + row * H;
           const T* tc = tanhc_p + row * H;
-          std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);
+          std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);  // split dc as dh above
           if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep.get());
           zoneout_bwd<T>(H, draw_c.active ? keep.get() : nullptr, T(p_c), dcc.data(), dc_p + r * H);
           const T* pp_o = pp ? pp + 2 * H : nullptr;
           T* dpp_o = dpp ? dpp + 2 * H : nullptr;
           T* dg_o = dg + 3 * H;
           const T* a_o = a + 3 * H;
-          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
-          else if (pp) lstm_out_bwd<T, true, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
-          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
-          else lstm_out_bwd<T, false, false>(H, dhc.data(), a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else if (pp) lstm_out_bwd<T, true, false>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else lstm_out_bwd<T, false, false>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
           if (o.layer_norm) {
             const T* c_hat = chat_p + row * H;
             accumulate_gain_bias(H, dco.data(), c_hat, sum.ln_cell_weight.data(), sum.ln_cell_bias.data());
@@ -345,7 +371,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         } else if (gru) {
           const T* a = act_p + row * GH;
           const T* hold = hprev_p + row * H;
-          gru_bwd<T>(H, dhc.data(), a, ghn_p + row * H, hold, dg, dgh.data(), dh_p + r * H);
+          gru_bwd<T>(H, dhc, a, ghn_p + row * H, hold, dg, dgh.data(), dh_p + r * H);
           for (int64_t j = 0; j < GH; ++j) sum.bias_hh[j] += dgh[j];
         } else {
           const T* a = act_p + row * H;
@@ -367,10 +393,10 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         for (int64_t r = r0; r < end; ++r)
           for (int64_t j = 0; j < H; ++j) dhin[r * H + j] = dhh_p[(off + r) * H + j] * w[j];
       } else {
-        w_packed.multiply(end - r0, dhh_p + (off + r0) * GH, GH, dhin.data() + r0 * H, H);
+        w_packed.multiply(end - r0, dhh_p + (off + r0) * GH, GH, dhin.data() + r0 * P, P);
       }
       for (int64_t r = r0; r < end; ++r)
-        for (int64_t j = 0; j < H; ++j) dh_p[r * H + j] += mk ? dhin[r * H + j] * mk[r * H + j] : dhin[r * H + j];
+        for (int64_t j = 0; j < P; ++j) dh_p[r * P + j] += mk ? dhin[r * P + j] * mk[r * P + j] : dhin[r * P + j];
     }
   });
   if (pp) {
@@ -388,8 +414,10 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   };
   // Weight gradients over the whole sequence at once.
   torch::Tensor d_w = ind ? (d_hh * h_in).sum(0) : d_hh.t().mm(h_in);
+  torch::Tensor d_w_hr = proj ? d_hproj.t().mm(h_full) : torch::empty({0}, opts);
   return {d_gi, dh, dc, d_w, d_peep, total(&FeatureSums::bias_hh), total(&FeatureSums::ln_hh_weight),
-          total(&FeatureSums::ln_hh_bias), total(&FeatureSums::ln_cell_weight), total(&FeatureSums::ln_cell_bias)};
+          total(&FeatureSums::ln_hh_bias), total(&FeatureSums::ln_cell_weight), total(&FeatureSums::ln_cell_bias),
+          d_w_hr};
 }
 
 // Zoneout draws as Python passes them: (seed_h, threshold_h, seed_c, threshold_c); a negative
@@ -411,7 +439,8 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
                                    c10::optional<torch::Tensor> ln_hh_w, c10::optional<torch::Tensor> ln_hh_b,
                                    c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
                                    c10::optional<torch::Tensor> peep, c10::optional<torch::Tensor> mask,
-                                   std::vector<int64_t> draws, double p_h, double p_c) {
+                                   std::vector<int64_t> draws, double p_h, double p_c,
+                                   c10::optional<torch::Tensor> w_hr) {
   const Options o{kind, reverse, layer_norm, peephole, save};
   const auto [draw_h, draw_c] = zoneout_draws(draws);
   gi = gi.contiguous();
@@ -419,7 +448,8 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
   w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnnx_fused_forward", [&] {
     return forward_impl<scalar_t>(o, gi, batch_sizes, h0, opt(c0), w_hh, opt(b_hh), opt(ln_hh_w), opt(ln_hh_b),
-                                  opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), draw_h, draw_c, p_h, p_c);
+                                  opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), draw_h, draw_c, p_h, p_c,
+                                  opt(w_hr));
   });
 }
 
@@ -429,7 +459,7 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
                                     torch::Tensor w_hh, c10::optional<torch::Tensor> ln_hh_w,
                                     c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> peep,
                                     c10::optional<torch::Tensor> mask, std::vector<int64_t> draws, double p_h,
-                                    double p_c) {
+                                    double p_c, c10::optional<torch::Tensor> w_hr) {
   const Options o{kind, reverse, layer_norm, peephole};
   const auto [draw_h, draw_c] = zoneout_draws(draws);
   d_out = d_out.contiguous();
@@ -437,7 +467,7 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
   w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "rnnx_fused_backward", [&] {
     return backward_impl<scalar_t>(o, batch_sizes, d_out, d_hn, opt(d_cn), saved, w_hh, opt(ln_hh_w), opt(ln_c_w),
-                                   opt(peep), opt(mask), draw_h, draw_c, p_h, p_c);
+                                   opt(peep), opt(mask), draw_h, draw_c, p_h, p_c, opt(w_hr));
   });
 }
 
