@@ -33,15 +33,18 @@ def fused_kind(cell: CellStep) -> int | None:
 
 
 # Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (`rnnx bench`,
-# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN. The fused
+# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN, except an
+# LSTM with proj_size, which oneDNN cannot run and torch.nn runs as the same slow loop. The fused
 # call costs about 40 us more to set up, so below this many steps the native loop wins.
 _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
 MIN_STEPS_FOR_FUSED = 8
 
 
-def prefers_fused(cell: CellStep, device: torch.device, steps: int) -> bool:
+def prefers_fused(cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0) -> bool:
     """Whether ``backend="auto"`` should take the fused kernel even where native can run."""
-    return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and fused_kind(cell) in _FASTER_THAN_NATIVE_ON_CPU
+    kind = fused_kind(cell)
+    faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and proj_size > 0)
+    return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and faster
 
 
 def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.device) -> str | None:

@@ -323,7 +323,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         """The backend for this call: native, fused or reference (see :mod:`rnnx.backends`)."""
         like = seq.data
         native = self.native_unsupported()
-        prefer_fused = prefers_fused(self.cell, like.device, seq.steps(self.batch_first))
+        prefer_fused = prefers_fused(self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size)
         fused: str | None = "not needed"
         if self.backend == "fused" or (self.backend == "auto" and (native or prefer_fused)):
             fused = fused_unsupported(self.cell, dtype=like.dtype, device=like.device)
