@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import rnnx
 from rnnx import benchmark
 from rnnx.cli import main
 
@@ -51,6 +52,18 @@ def test_script_end_to_end() -> None:
     assert result.stdout.count("| lstm | 4, 2, 3, 5 |") == 4  # torch.nn, auto, reference, fused
     assert result.stdout.count("| rnn | 4, 2, 3, 5 |") == 3
     assert "| lstm | " in result.stdout.split("Per-call dispatch")[1]
+
+
+@pytest.mark.skipif(rnnx.fused.unavailable_reason() is not None, reason="no C++ compiler")
+def test_small_gemm_script_end_to_end() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "small_gemm.py")], capture_output=True, text=True, check=True
+    )
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith("| forward") or line.startswith("| backward")
+    ]
+    assert len(rows) == 6
+    assert all(float(row.split("|")[-2]) > 0 for row in rows)
 
 
 @pytest.mark.parametrize(

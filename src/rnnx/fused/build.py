@@ -35,7 +35,8 @@ _error: str | None = None
 _warned = False
 
 
-def _flags() -> tuple[str, list[str]]:
+def compile_flags() -> tuple[str, list[str]]:
+    """The CPU capability PyTorch detects here (e.g. ``AVX512``) and the compiler flags for it."""
     capability = torch.backends.cpu.get_cpu_capability()
     # -fno-math-errno and -fno-trapping-math let GCC vectorise the elementwise loops; unlike
     # -ffast-math they change no IEEE result for finite inputs. -ffp-contract=fast lets it fuse
@@ -61,7 +62,7 @@ def load_extension() -> ModuleType | None:
         if os.environ.get(DISABLE_ENV):
             _error = f"disabled by the environment variable {DISABLE_ENV}"
             return None
-        capability, flags = _flags()
+        capability, flags = compile_flags()
         source = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
         digest = hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:12]
         name = f"rnnx_fused_{capability.lower()}_{digest}"

@@ -471,10 +471,27 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
   });
 }
 
+// C = A B with the packed small GEMM the loops use (B given as B^T when b_transposed), on the
+// calling thread: for tests and `benchmarks/small_gemm.py`.
+torch::Tensor small_gemm(torch::Tensor a, torch::Tensor b, bool b_transposed) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.scalar_type() == b.scalar_type(), "small_gemm: two 2-d tensors");
+  const int64_t k = a.size(1), n = b_transposed ? b.size(0) : b.size(1);
+  TORCH_CHECK((b_transposed ? b.size(1) : b.size(0)) == k, "small_gemm: inner sizes differ");
+  a = a.contiguous();
+  b = b.contiguous();
+  auto c = torch::empty({a.size(0), n}, a.options());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnx_small_gemm", [&] {
+    PackedMatrix<scalar_t>(b.data_ptr<scalar_t>(), k, n, b_transposed)
+        .multiply(a.size(0), a.data_ptr<scalar_t>(), k, c.data_ptr<scalar_t>(), n);
+  });
+  return c;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnx fused CPU recurrence (one layer, one direction, whole sequence)";
   m.def("forward", &forward);
   m.def("backward", &backward);
+  m.def("small_gemm", &small_gemm);
 }

@@ -1,0 +1,48 @@
+"""The packed small GEMM of the fused kernels (csrc/small_gemm.h) against torch.mm: every tile
+height, partial panels, both layouts of B, float32 and float64."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rnnx
+
+pytestmark = pytest.mark.skipif(rnnx.fused.unavailable_reason() is not None, reason="no C++ compiler")
+
+
+def ext() -> Any:
+    return rnnx.fused.load_extension()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(0, 19),
+    n=st.integers(1, 70),
+    k=st.integers(1, 40),
+    transposed=st.booleans(),
+    double=st.booleans(),
+)
+def test_small_gemm_equals_mm(m: int, n: int, k: int, transposed: bool, double: bool) -> None:
+    dtype = torch.float64 if double else torch.float32
+    g = torch.Generator().manual_seed(m * 10007 + n * 101 + k)
+    a = torch.randn(m, k, generator=g, dtype=dtype)
+    b = torch.randn(n, k, generator=g, dtype=dtype) if transposed else torch.randn(k, n, generator=g, dtype=dtype)
+    expected = a.double() @ (b.double().t() if transposed else b.double())
+    got = ext().small_gemm(a, b, transposed)
+    assert got.shape == (m, n)
+    tol = 1e-12 if double else 1e-5
+    torch.testing.assert_close(got.double(), expected, rtol=tol, atol=tol * k)
+
+
+def test_small_gemm_at_recurrent_sizes() -> None:
+    """The shapes of the benchmarks: a thread's rows times W_hh^T (forward) and W_hh (backward)."""
+    for m, h in ((16, 128), (4, 64), (32, 256)):
+        w = torch.randn(4 * h, h)
+        a_fwd, a_bwd = torch.randn(m, h), torch.randn(m, 4 * h)
+        torch.testing.assert_close(ext().small_gemm(a_fwd, w, True), a_fwd @ w.t(), rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(ext().small_gemm(a_bwd, w, False), a_bwd @ w, rtol=1e-5, atol=1e-4)
