@@ -39,7 +39,9 @@ def compare(module: torch.nn.Module, make_input: Any, dtype: torch.dtype, seed: 
             atol = 1e-11 * max(scale, 1.0)
             torch.testing.assert_close(a, b, rtol=1e-9, atol=atol, msg=lambda m, k=k: f"tensor {k}: {m}")
         else:
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=5e-5 * scale, msg=lambda m, k=k: f"tensor {k}: {m}")
+            # Each float32 path deviates from float64 by a few 1e-5 of the scale (LayerNorm-LSTM, on
+            # AVX-512, AVX2 and SSE builds; docs/variants.md), so the two may differ by about twice that.
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * scale, msg=lambda m, k=k: f"tensor {k}: {m}")
 
 
 def make(variant: tuple[Any, ...], dtype: torch.dtype, **layer: Any) -> Any:
