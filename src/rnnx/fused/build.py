@@ -53,11 +53,18 @@ def compile_flags() -> tuple[str, list[str]]:
     return capability, flags
 
 
+def _decided() -> bool:
+    """Whether the build was tried already (it succeeded or failed)."""
+    return _module is not None or _error is not None
+
+
 def load_extension() -> ModuleType | None:
     """The compiled extension, building it on the first call; ``None`` if it cannot be built."""
     global _module, _error
+    if _decided():  # no lock on this path: torch.compile traces it, and cannot trace a lock
+        return _module
     with _lock:
-        if _module is not None or _error is not None:
+        if _decided():
             return _module
         if os.environ.get(DISABLE_ENV):
             _error = f"disabled by the environment variable {DISABLE_ENV}"
