@@ -55,16 +55,16 @@ inline T tanh_(T x) {
 // Sums written as 16 independent lanes accumulated in double: GCC vectorises them without
 // reassociating (so no -ffast-math); layer-norm statistics need the precision, as rstd
 // amplifies their rounding.
-constexpr int kLanes = 16;
+constexpr int kSumLanes = 16;
 
 template <typename F>
 double lane_sum(int n, F term) {
-  double acc[kLanes] = {};
+  double acc[kSumLanes] = {};
   int j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(term(j + l));
+  for (; j + kSumLanes <= n; j += kSumLanes)
+    for (int l = 0; l < kSumLanes; ++l) acc[l] += static_cast<double>(term(j + l));
   double total = 0;
-  for (int l = 0; l < kLanes; ++l) total += acc[l];
+  for (int l = 0; l < kSumLanes; ++l) total += acc[l];
   for (; j < n; ++j) total += static_cast<double>(term(j));
   return total;
 }

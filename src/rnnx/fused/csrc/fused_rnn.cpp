@@ -76,9 +76,8 @@ void for_each_block(const std::vector<int64_t>& bounds, const F& body) {
   });
 }
 
-const void* ptr_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr() : nullptr; }
 template <typename T>
-T* data_or_null(const torch::Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
+T* data_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<T>() : nullptr; }
 
 std::vector<int64_t> step_offsets(const std::vector<int64_t>& sizes) {
   std::vector<int64_t> offsets(sizes.size() + 1, 0);
@@ -124,13 +123,13 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
 
   const T* gi_p = gi.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
-  const T* bh = static_cast<const T*>(ptr_or_null(b_hh));
-  const T* lnw = static_cast<const T*>(ptr_or_null(ln_hh_w));
-  const T* lnb = static_cast<const T*>(ptr_or_null(ln_hh_b));
-  const T* lcw = static_cast<const T*>(ptr_or_null(ln_c_w));
-  const T* lcb = static_cast<const T*>(ptr_or_null(ln_c_b));
-  const T* pp = static_cast<const T*>(ptr_or_null(peep));
-  const T* mk = static_cast<const T*>(ptr_or_null(mask));
+  const T* bh = data_or_null<T>(b_hh);
+  const T* lnw = data_or_null<T>(ln_hh_w);
+  const T* lnb = data_or_null<T>(ln_hh_b);
+  const T* lcw = data_or_null<T>(ln_c_w);
+  const T* lcb = data_or_null<T>(ln_c_b);
+  const T* pp = data_or_null<T>(peep);
+  const T* mk = data_or_null<T>(mask);
   T* out_p = out.data_ptr<T>();
   T* h_p = h.data_ptr<T>();
   T* c_p = data_or_null<T>(c);
@@ -285,10 +284,10 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   auto d_hproj = torch::empty({proj ? N : 0, P}, opts);  // gradient of W_hr h_full, for dW_hr
 
   const T* w = w_hh.data_ptr<T>();
-  const T* lnw = static_cast<const T*>(ptr_or_null(ln_hh_w));
-  const T* lcw = static_cast<const T*>(ptr_or_null(ln_c_w));
-  const T* pp = static_cast<const T*>(ptr_or_null(peep));
-  const T* mk = static_cast<const T*>(ptr_or_null(mask));
+  const T* lnw = data_or_null<T>(ln_hh_w);
+  const T* lcw = data_or_null<T>(ln_c_w);
+  const T* pp = data_or_null<T>(peep);
+  const T* mk = data_or_null<T>(mask);
   const T* dout = d_out.data_ptr<T>();
   const T* hprev_p = h_prev.data_ptr<T>();
   const T* act_p = acts.data_ptr<T>();
