@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -97,14 +98,18 @@ def best_time(fn: Callable[[], None], *, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def time_group(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> list[Timing]:
-    """Time every case of ``group`` on one shape, interleaved."""
+@contextmanager
+def _quiet_torch_projection() -> Iterator[None]:
+    """torch.nn warns (once) that its LSTM with projections skips oneDNN: the very thing the
+    ``lstm proj_size`` group measures."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-        return _time_group(group, shape, repeats=repeats, warmup=warmup)
+        yield
 
 
-def _time_group(group: str, shape: Shape, *, repeats: int, warmup: int) -> list[Timing]:
+@_quiet_torch_projection()
+def time_group(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> list[Timing]:
+    """Time every case of ``group`` on one shape, interleaved."""
     steps, batch, features, hidden = shape
     cases = GROUPS[group]
     torch.manual_seed(0)
@@ -139,8 +144,7 @@ def dispatch_overhead(mode: str, *, calls: int = 2000, repeats: int = 5) -> tupl
     ours = auto_case.build(4, 8)
     x = torch.randn(2, 1, 4)
     jobs = [_forward(baseline, x), _forward(ours, x)]
-    with warnings.catch_warnings():  # torch.nn's LSTM with projections warns it skips oneDNN
-        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+    with _quiet_torch_projection():
         for fn in jobs:
             best_time(fn, calls=calls // 10)
     best = [float("inf")] * 2
