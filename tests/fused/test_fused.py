@@ -203,6 +203,18 @@ def test_fused_refuses_what_it_cannot_run() -> None:
         rnnx.GRU(3, 4, backend="fused").to(torch.bfloat16)(torch.randn(5, 2, 3, dtype=torch.bfloat16))
 
 
+def test_fused_scan_refuses_a_materialised_zoneout_mask() -> None:
+    """The kernel draws its zoneout masks from a ZoneoutDraw's seed; a mask tensor cannot be used."""
+    from rnnx.cells import DirectionWeights
+    from rnnx.fused import fused_scan
+
+    layer = rnnx.GRU(3, 4)
+    w = DirectionWeights({"weight_ih": layer.weight_ih_l0, "weight_hh": layer.weight_hh_l0})
+    gi = torch.randn(6, 12)
+    with pytest.raises(TypeError, match="zoneout: the fused kernel computes its masks from a ZoneoutDraw"):
+        fused_scan(layer.cell, gi, [2, 2, 2], (torch.zeros(2, 4),), w, zoneout=(torch.ones(6, 4, dtype=torch.bool),))
+
+
 def test_without_a_compiler_falls_back_with_one_warning() -> None:
     code = """
 import warnings, torch, rnnx

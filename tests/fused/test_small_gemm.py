@@ -46,3 +46,10 @@ def test_small_gemm_at_recurrent_sizes() -> None:
         a_fwd, a_bwd = torch.randn(m, h), torch.randn(m, 4 * h)
         torch.testing.assert_close(ext().small_gemm(a_fwd, w, True), a_fwd @ w.t(), rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(ext().small_gemm(a_bwd, w, False), a_bwd @ w, rtol=1e-5, atol=1e-4)
+
+
+def test_small_gemm_refuses_mismatched_operands() -> None:
+    with pytest.raises(RuntimeError, match="small_gemm: inner sizes differ"):
+        ext().small_gemm(torch.randn(3, 4), torch.randn(5, 6), False)
+    with pytest.raises(RuntimeError, match="small_gemm: two 2-d tensors"):
+        ext().small_gemm(torch.randn(3, 4), torch.randn(4, 6, dtype=torch.float64), False)
