@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from rnnx.errors import InputError
+
 
 def check_int(owner: str, name: str, value: object, *, minimum: int) -> int:
     """Return ``value`` if it is an ``int`` (not a ``bool``) of at least ``minimum``."""
@@ -85,7 +87,7 @@ def check_matches(owner: str, name: str, value: Tensor, *, dtype: torch.dtype, d
 def check_shape(owner: str, name: str, value: Tensor, expected: tuple[int, ...], meaning: str) -> None:
     """Check that ``value`` has exactly shape ``expected``; ``meaning`` names its dimensions."""
     if tuple(value.shape) != expected:
-        raise ValueError(f"{owner}: {name} must have shape {meaning} = {expected}; got {tuple(value.shape)}")
+        raise InputError(f"{owner}: {name} must have shape {meaning} = {expected}; got {tuple(value.shape)}")
 
 
 def check_forget_bias(owner: str, value: object, *, bias: bool) -> float | None:
