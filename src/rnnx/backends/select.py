@@ -1,6 +1,14 @@
-"""Choosing between the readable reference path and PyTorch's fused kernels."""
+"""Choosing the backend that runs a call: the one place where the decision is made.
+
+A module asks :func:`choose_backend` on every call, passing why each fast backend cannot run
+the call (``None`` when it can); it runs what comes back and keeps it as ``module.backend_choice``,
+so users can see what ``"auto"`` chose and why.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rnnx._checks import check_choice
 
@@ -8,7 +16,28 @@ BACKENDS = ("auto", "reference", "native", "fused")
 """``"reference"``: the cell equations in :mod:`rnnx.cells` run by :mod:`rnnx.recurrence`.
 ``"native"``: PyTorch's fused kernels (cuDNN on GPU, oneDNN or ATen on CPU).
 ``"fused"``: rnnx's own fused CPU kernels (:mod:`rnnx.fused`), for the variants too.
-``"auto"``: the fastest that can run the configuration (see :func:`resolve_backend`)."""
+``"auto"``: the fastest that can run the configuration (see :func:`choose_backend`)."""
+
+TRACED = "rnnx.trace records this call step by step"
+"""The reason a call runs on the reference path while :func:`rnnx.trace` records its module."""
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What ran a call, and why.
+
+    Attributes:
+        backend: ``"native"``, ``"fused"`` or ``"reference"``.
+        requested: the module's ``backend`` setting (one of :data:`BACKENDS`).
+        reason: why ``backend`` ran: the request itself, or the rule ``"auto"`` applied.
+    """
+
+    backend: str
+    requested: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}: {self.reason}"
 
 
 def check_backend(owner: str, backend: object) -> str:
@@ -16,39 +45,53 @@ def check_backend(owner: str, backend: object) -> str:
     return check_choice(owner, "backend", backend, BACKENDS)
 
 
-def resolve_backend(
+def choose_backend(
     owner: str,
-    backend: str,
-    native_unsupported: str | None,
-    fused_unsupported: str | None = "not available",
+    requested: str,
     *,
-    prefer_fused: bool = False,
-) -> str:
-    """The backend that runs: ``"native"``, ``"fused"`` or ``"reference"``.
+    native: str | None,
+    fused: Callable[[], str | None],
+    fused_faster: str | None = None,
+) -> BackendChoice:
+    """The backend that runs a call.
 
-    ``"auto"`` takes native where it can run the configuration, except when ``prefer_fused``
-    (a configuration where the fused kernel was measured faster than PyTorch's) and fused can
-    run it; otherwise fused if it can run it, else reference.
+    ``"auto"`` takes rnnx's fused kernel where it was measured faster than PyTorch's
+    (``fused_faster``) and can run the call; else PyTorch's kernel where it can; else the fused
+    kernel where it can; else the reference path. An explicit request runs as asked or raises:
+    it is never silently downgraded.
 
     Args:
         owner: the module's name, for messages.
-        backend: the requested backend, one of :data:`BACKENDS`.
-        native_unsupported: why the native kernels cannot run this configuration, or ``None``.
-        fused_unsupported: why the fused kernels cannot, or ``None``.
-        prefer_fused: pick fused over native under ``"auto"`` when both can run.
+        requested: the module's ``backend``, one of :data:`BACKENDS`.
+        native: why PyTorch's kernels cannot run this call, or ``None``.
+        fused: gives why rnnx's fused kernels cannot run it, or ``None``; called only when the
+            answer matters (it may build the kernels).
+        fused_faster: why the fused kernel is the faster one for this call, or ``None``.
 
     Raises:
-        ValueError: ``"native"`` or ``"fused"`` was asked for a configuration it cannot run.
-            The request is never silently downgraded.
+        ValueError: ``"native"`` or ``"fused"`` was asked for a call it cannot run; the message
+            says why.
     """
-    if backend == "auto":
-        if fused_unsupported is None and (prefer_fused or native_unsupported):
-            return "fused"
-        return "reference" if native_unsupported else "native"
-    reason = native_unsupported if backend == "native" else fused_unsupported if backend == "fused" else None
-    if reason:
-        raise ValueError(
-            f"{owner}: backend={backend!r} cannot run this configuration: {reason}. "
-            "Use backend='auto' or backend='reference'."
-        )
-    return backend
+    if requested == "reference":
+        return BackendChoice("reference", requested, "requested")
+    if requested in ("native", "fused"):
+        reason = native if requested == "native" else fused()
+        if reason:
+            raise ValueError(
+                f"{owner}: backend={requested!r} cannot run this configuration: {reason}. "
+                "Use backend='auto' or backend='reference'."
+            )
+        return BackendChoice(requested, requested, "requested")
+    fused_reason = fused() if fused_faster or native else None
+    if fused_faster and fused_reason is None:
+        return BackendChoice("fused", requested, fused_faster)
+    if native is None:
+        why = "PyTorch's own kernel runs this configuration"
+        if fused_faster:
+            why += f" (the faster fused kernel cannot: {fused_reason})"
+        return BackendChoice("native", requested, why)
+    if fused_reason is None:
+        return BackendChoice("fused", requested, f"PyTorch's kernels cannot run it ({native})")
+    return BackendChoice(
+        "reference", requested, f"PyTorch's kernels cannot run it ({native}), nor the fused kernel ({fused_reason})"
+    )

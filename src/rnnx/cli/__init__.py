@@ -1,6 +1,7 @@
 """The ``rnnx`` command line: one module per subcommand, each with ``add_parser`` and ``run``.
 
     rnnx bench     time rnnx against torch.nn (ratios measured in the same run)
+    rnnx build     compile the fused CPU kernels ahead of time
     rnnx train     train one model on one task, with checkpoints and exact resume
     rnnx compare   train several models (and seeds) on one task; table, results.json, plots
     rnnx generate  sample text from a trained character model
@@ -23,7 +24,7 @@ import sys
 from typing import NoReturn
 
 # Subcommand modules, in the order ``rnnx --help`` lists them.
-COMMANDS: tuple[str, ...] = ("bench", "train", "compare", "generate", "claims", "translate", "inspect")
+COMMANDS: tuple[str, ...] = ("bench", "build", "train", "compare", "generate", "claims", "translate", "inspect")
 
 # The lab commands plot (matplotlib), draw progress (rich) and load bundled data (scikit-learn):
 # the ``lab`` extra. They are checked before any work starts, so a long run never fails at its end.

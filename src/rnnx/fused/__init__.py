@@ -1,15 +1,16 @@
 """The fused CPU path: each layer direction's whole time loop as one C++ call and one
-autograd node, for rnnx's cells and every variant except ``proj_size``."""
+autograd node, for rnnx's cells and every variant."""
 
-from rnnx.fused.build import load_extension, unavailable_reason, warn_fallback_once
-from rnnx.fused.function import fused_kind, fused_scan, fused_unsupported, prefers_fused
+from rnnx.fused.build import build_kernels, load_extension, note_unavailable_once, unavailable_reason
+from rnnx.fused.function import fused_faster, fused_kind, fused_scan, fused_unsupported
 
 __all__ = [
+    "build_kernels",
+    "fused_faster",
     "fused_kind",
     "fused_scan",
     "fused_unsupported",
     "load_extension",
-    "prefers_fused",
+    "note_unavailable_once",
     "unavailable_reason",
-    "warn_fallback_once",
 ]

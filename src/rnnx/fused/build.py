@@ -1,20 +1,35 @@
-"""Compiling the fused CPU kernels on first use, and caching them.
+"""Building the fused CPU kernels, once per machine, and loading the build.
 
-The C++ source (``csrc/fused_rnn.cpp``) is compiled with :func:`torch.utils.cpp_extension.load`
-the first time a fused layer runs, into torch's extension cache, and reused afterwards. The
-build is specialised to the instruction set PyTorch detects on this CPU, and that goes into
-the extension's name, so a cache shared between different machines never loads a build
-for the wrong CPU. Without a working compiler the fused path is unavailable: layers fall back
-to the reference path and say so once, with the reason.
+The C++ source (``csrc/fused_rnn.cpp`` and its headers) is compiled with
+:func:`torch.utils.cpp_extension.load` into a folder of torch's extension cache
+(``$TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions/py311_cpu``). The build is
+specialised to the instruction set PyTorch detects on this CPU (AVX512, AVX2 or the SSE
+``DEFAULT``), and that, a hash of the sources and flags, and torch's version go into its name,
+so a cache shared between machines or torch versions never loads the wrong build.
+
+- The first process that needs the kernels compiles them (about 30 s on two cores) and says so
+  on the ``rnnx`` logger, when it starts and when it ends. ``rnnx build`` (or
+  ``python -m rnnx.cli build``) compiles them ahead of time, for a Docker image for example.
+- Later processes load the cached build directly, without a compiler.
+- Where the build cannot be made (no C++ compiler, no Python headers, no ninja, a compiler
+  error) :func:`unavailable_reason` says what is missing and how to get it; ``backend="auto"``
+  then runs torch's kernels or the reference path, and an explicit ``backend="fused"`` raises
+  with that reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import logging
 import os
+import re
+import shutil
+import subprocess
 import sys
+import sysconfig
 import threading
-import warnings
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -23,6 +38,10 @@ import torch
 SOURCE = Path(__file__).with_name("csrc") / "fused_rnn.cpp"
 HEADERS = sorted(SOURCE.parent.glob("*.h"))
 DISABLE_ENV = "RNNX_DISABLE_FUSED"
+CAPABILITIES = ("DEFAULT", "AVX2", "AVX512")
+"""The instruction sets a build can target, as :func:`torch.backends.cpu.get_cpu_capability` names them."""
+
+logger = logging.getLogger("rnnx")
 
 _ISA_FLAGS = {
     "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl"],
@@ -32,12 +51,13 @@ _ISA_FLAGS = {
 _lock = threading.Lock()
 _module: ModuleType | None = None
 _error: str | None = None
-_warned = False
+_noted = False
 
 
-def compile_flags() -> tuple[str, list[str]]:
-    """The CPU capability PyTorch detects here (e.g. ``AVX512``) and the compiler flags for it."""
-    capability = torch.backends.cpu.get_cpu_capability()
+def compile_flags(capability: str | None = None) -> tuple[str, list[str]]:
+    """The CPU capability (PyTorch's detection here unless given, e.g. ``AVX512``) and the
+    compiler flags for it."""
+    capability = capability or torch.backends.cpu.get_cpu_capability()
     # -fno-math-errno and -fno-trapping-math let GCC vectorise the elementwise loops; unlike
     # -ffast-math they change no IEEE result for finite inputs. -ffp-contract=fast lets it fuse
     # a * b + c into one FMA (one rounding instead of two), which the small GEMM relies on.
@@ -51,6 +71,102 @@ def compile_flags() -> tuple[str, list[str]]:
         *_ISA_FLAGS.get(capability, []),
     ]
     return capability, flags
+
+
+def extension_name(capability: str | None = None) -> str:
+    """The build's name: ``rnnx_fused_{isa}_{hash}``, the hash over sources, flags and torch's version."""
+    capability, flags = compile_flags(capability)
+    source = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
+    key = source + " ".join([*flags, torch.__version__]).encode()
+    return f"rnnx_fused_{capability.lower()}_{hashlib.sha256(key).hexdigest()[:12]}"
+
+
+def cache_root() -> Path:
+    """The folder that holds the builds: torch's extension cache for this Python."""
+    configured = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "torch_extensions" / f"py{sys.version_info.major}{sys.version_info.minor}_cpu"
+
+
+def build_directory(capability: str | None = None) -> Path:
+    """Where the build for ``capability`` (this CPU's by default) lives."""
+    return cache_root() / extension_name(capability)
+
+
+def missing_requirement() -> str | None:
+    """What a build needs and this machine lacks, as advice, or ``None``."""
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return (
+            f"no C++ compiler (looked for {compiler!r} on PATH; install one, e.g. 'apt-get install g++', "
+            "or set CXX to its path)"
+        )
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():
+        return f"Python's C headers are missing (no Python.h in {include}; install e.g. python3-dev)"
+    if shutil.which("ninja", path=_search_path()) is None:
+        return "ninja is missing (pip install ninja)"
+    return None
+
+
+def _search_path() -> str:
+    # The ninja that rnnx depends on lives beside this interpreter, on PATH or not.
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _failure(exc: BaseException, folder: Path) -> str:
+    """One line saying why a build failed: the compiler's first error, or the exception's last line."""
+    text = str(exc)
+    for line in text.splitlines():
+        if re.search(r"\berror\b", line) and "Error building extension" not in line:
+            detail = line.strip()
+            if "omp.h" in detail:
+                detail += " (OpenMP headers missing: install the compiler's OpenMP support, e.g. libgomp)"
+            return f"the C++ build failed: {detail} (build folder {folder})"
+    last = text.strip().splitlines()[-1] if text.strip() else repr(exc)
+    return f"the C++ build failed: {type(exc).__name__}: {last} (build folder {folder})"
+
+
+def _import_build(name: str, folder: Path) -> ModuleType | None:
+    """The cached build ``folder/name.so`` imported, or ``None`` when there is none."""
+    library = folder / f"{name}{'.pyd' if sys.platform == 'win32' else '.so'}"
+    if not library.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _compile(name: str, folder: Path, flags: list[str], capability: str) -> ModuleType:
+    from torch.utils.cpp_extension import load
+
+    folder.mkdir(parents=True, exist_ok=True)
+    logger.warning(
+        "rnnx: compiling the fused CPU kernels for %s, once per machine (about 30 s); "
+        "'rnnx build' does this ahead of time",
+        capability,
+    )
+    start = time.perf_counter()
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = _search_path()
+    try:
+        module: ModuleType = load(
+            name,
+            [str(SOURCE)],
+            extra_cflags=flags,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(folder),
+            verbose=False,
+        )
+    finally:
+        os.environ["PATH"] = path
+    logger.warning("rnnx: fused CPU kernels compiled in %.0f s (cached in %s)", time.perf_counter() - start, folder)
+    return module
 
 
 def _decided() -> bool:
@@ -70,20 +186,19 @@ def load_extension() -> ModuleType | None:
             _error = f"disabled by the environment variable {DISABLE_ENV}"
             return None
         capability, flags = compile_flags()
-        source = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
-        digest = hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:12]
-        name = f"rnnx_fused_{capability.lower()}_{digest}"
-        path = os.environ.get("PATH", "")
-        # The ninja that rnnx depends on lives beside this interpreter, on PATH or not.
-        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+        name = extension_name(capability)
+        folder = cache_root() / name
         try:
-            from torch.utils.cpp_extension import load
-
-            _module = load(name, [str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
-        except Exception as exc:  # no compiler, missing headers, ...: fall back, never crash
-            _error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}"
-        finally:
-            os.environ["PATH"] = path
+            _module = _import_build(name, folder)
+        except ImportError:  # a damaged or foreign file: build it again
+            _module = None
+        if _module is None:
+            _error = missing_requirement()
+            if _error is None:
+                try:
+                    _module = _compile(name, folder, flags, capability)
+                except Exception as exc:  # a compiler error: report it, never crash the caller
+                    _error = _failure(exc, folder)
         return _module
 
 
@@ -93,15 +208,41 @@ def unavailable_reason() -> str | None:
     return _error
 
 
-def warn_fallback_once() -> None:
-    """One warning per process that fused layers run on the reference path instead."""
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(
-            f"rnnx: the fused CPU kernels are unavailable ({_error}); fused layers run on the "
-            "reference path instead, with the same results, more slowly. Install a C++ compiler "
-            "(e.g. g++) to enable them.",
-            RuntimeWarning,
-            stacklevel=4,
+def note_unavailable_once() -> None:
+    """Say once per process, on the ``rnnx`` logger, that ``backend="auto"`` runs without the
+    fused kernels, and why."""
+    global _noted
+    if not _noted and _error is not None:
+        _noted = True
+        logger.warning(
+            "rnnx: the fused CPU kernels are unavailable (%s); backend='auto' runs torch's kernels or "
+            "the reference path instead: the same results, more slowly",
+            _error,
         )
+
+
+def build_kernels(capability: str | None = None) -> Path:
+    """Build the kernels ahead of time for ``capability`` (this CPU's by default) and return the
+    build's folder. Another instruction set is built in a child process, as torch detects it at
+    start-up (``ATEN_CPU_CAPABILITY``).
+
+    Raises:
+        RuntimeError: the build failed; the message says why.
+    """
+    detected = torch.backends.cpu.get_cpu_capability()
+    target = (capability or detected).upper()
+    if target not in CAPABILITIES:
+        raise ValueError(f"build: capability must be one of {CAPABILITIES}; got {capability!r}")
+    if CAPABILITIES.index(target) > CAPABILITIES.index(detected):
+        # A build is loaded once made; this CPU would fault on the other instruction set.
+        raise RuntimeError(f"this CPU runs {detected}, not {target}: build for {target} on a machine that has it")
+    if target != detected:
+        env = {**os.environ, "ATEN_CPU_CAPABILITY": target.lower()}
+        code = "import rnnx.fused.build as b; b.build_kernels()"
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError((done.stderr.strip().splitlines() or ["the build failed"])[-1])
+        return build_directory(target)
+    if load_extension() is None:
+        raise RuntimeError(f"cannot build the fused CPU kernels: {_error}")
+    return build_directory(target)
