@@ -58,10 +58,18 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic_with(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
     """Call ``write(temporary)`` on a new temporary file beside ``path``, then rename it to ``path``.
 
-    The temporary file is removed if ``write`` fails; ``path`` is then left as it was.
+    The temporary file is removed if ``write`` fails; ``path`` is then left as it was. The file
+    gets the permissions ``open()`` would give it (``mkstemp``'s private ``0o600`` is undone).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +77,7 @@ def write_atomic_with(path: str | os.PathLike[str], write: Callable[[Path], None
     os.close(fd)
     temporary = Path(name)
     try:
+        os.chmod(temporary, _file_mode())
         write(temporary)
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -120,6 +129,8 @@ def read_json(path: str | os.PathLike[str], *, expect: type = dict) -> Any:
         raise FileFormatError(f"{file}: not a text file (expected UTF-8 JSON)") from None
     except json.JSONDecodeError as error:
         raise FileFormatError(f"{file}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except (ValueError, RecursionError) as error:  # an integer too long to convert, nesting too deep
+        raise FileFormatError(f"{file}: not valid JSON ({type(error).__name__}: {error})") from None
     if not isinstance(value, expect):
         names: dict[type, str] = {dict: "object", list: "array", str: "string"}
         raise FileFormatError(

@@ -50,8 +50,10 @@ def test_resume_reads_finished_runs_back(tmp_path: Path) -> None:
     first = compare(base(), ["gru"], out_dir=tmp_path, plots=False)
     again = compare(base(), ["gru"], out_dir=tmp_path, resume=True, plots=False)
     assert again["models"]["gru"]["final"] == first["models"]["gru"]["final"]
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already holds a comparison; continue it with resume=True"):
         compare(base(), ["gru"], out_dir=tmp_path, plots=False)
+    with pytest.raises(ValueError, match=r"cannot resume .* with other settings \(they differ in epochs\)"):
+        compare(base(epochs=3), ["gru"], out_dir=tmp_path, resume=True, plots=False)
 
 
 def test_sweep(tmp_path: Path) -> None:

@@ -79,11 +79,13 @@ def test_run_directory_contents(tmp_path: Path) -> None:
     state = json.loads((run / "checkpoints" / "epoch-0004" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (4, 24)
     assert not list(run.rglob("*.tmp"))
-    with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
+    with pytest.raises(
+        ValueError, match=r"already holds a run \(last checkpoint epoch-0004\); continue it with resume"
+    ):
         train(config(), out_dir=run)
     with pytest.raises(ValueError, match=r"cannot resume .* with a different config \(lr: 0.01 -> 0.02\)"):
         train(config(lr=0.02), out_dir=run, resume=True)
-    with pytest.raises(ValueError, match="holds no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="is not an rnnx training run directory"):
         train(config(), out_dir=tmp_path / "empty", resume=True)
 
 
@@ -143,7 +145,7 @@ def test_config_errors() -> None:
         train(config(schedule="step"))
     with pytest.raises(ValueError, match="TrainConfig: epochs must be >= 1; got 0"):
         train(config(epochs=0))
-    with pytest.raises(ValueError, match="TrainConfig: clip must be a number > 0 or None; got -1"):
+    with pytest.raises(ValueError, match="TrainConfig: clip must be a finite number > 0 or None; got -1"):
         train(config(clip=-1))
     with pytest.raises(ValueError, match="unknown task 'addding'"):
         train(config(task="addding"))

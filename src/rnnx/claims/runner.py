@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import platform
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnx import _files as files
 from rnnx.claims.base import Claim, ClaimResult, Settings, run_claim
-from rnnx.inspection.plots import file_mode
+from rnnx.lab.outputs import Output
 
 # Claim number -> the module that tests it (imported only when run: each pulls in what it needs).
 MODULES: dict[int, str] = {
@@ -49,7 +47,7 @@ def run_claims(
         ValueError: an unknown claim number.
     """
     claims = [load(n) for n in numbers]  # fail on a bad number before any work
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    Output.claim(settings.out_dir, "claims")  # a new or empty folder, or one rnnx claims wrote
     threads = torch.get_num_threads()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
@@ -78,16 +76,7 @@ def environment() -> dict[str, Any]:
 def write_json(results: Sequence[ClaimResult], path: Path) -> None:
     """``{"environment": ..., "claims": [...]}``, written atomically."""
     payload = {"environment": environment(), "claims": [r.to_json() for r in results]}
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-        os.chmod(temp, file_mode())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    files.write_json(path, payload)
 
 
 def _cell(text: str) -> str:

@@ -7,6 +7,7 @@ and exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -32,13 +33,24 @@ def nonnegative_int(text: str) -> int:
 
 
 def nonnegative_float(text: str) -> float:
-    """Parse a number >= 0 (not NaN)."""
+    """Parse a finite number >= 0 (not NaN, not infinite)."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Parse a finite number > 0 (not NaN, not infinite)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
     return value
 
 

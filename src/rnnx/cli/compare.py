@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from rnnx.cli._args import positive_int
+
 
 def _sweep(text: str) -> tuple[str, list[Any]]:
     from rnnx.lab.flags import parse_value
@@ -34,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "half the trivial baseline) and write results.json, table.md, curves.png and wallclock.png to --out.",
     )
     add_training_flags(parser, models=True)
-    parser.add_argument("--seeds", type=int, default=argparse.SUPPRESS, help="seeds per model (default 1)")
+    parser.add_argument("--seeds", type=positive_int, default=argparse.SUPPRESS, help="seeds per model (default 1)")
     parser.add_argument("--sweep", type=_sweep, metavar="OPTION=V1,V2,...", help="repeat for each task option value")
     parser.add_argument("--out", metavar="DIR", required=True, help="directory for runs, results and plots")
     parser.add_argument("--resume", action="store_true", help="continue the runs already in --out")

@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--prime", help="text to start from (default: the first character of the text)")
     parser.add_argument("--length", type=nonnegative_int, default=200, help="characters to sample")
     parser.add_argument("--temperature", type=nonnegative_float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--weights", choices=("best", "latest"), default="best")
     parser.set_defaults(run=run)
 

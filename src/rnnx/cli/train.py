@@ -35,7 +35,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from rnnx.lab.config import TrainConfig
+    from rnnx.lab.checkpoint import read_pointer
+    from rnnx.lab.config import read_saved_config
     from rnnx.lab.flags import config_from_settings, settings_from_args
     from rnnx.lab.progress import Bars
     from rnnx.lab.train import train
@@ -49,8 +50,14 @@ def run(args: argparse.Namespace) -> int:
         saved = Path(args.resume) / "config.json"
         if not saved.is_file():
             raise FileNotFoundError(f"--resume: {str(saved)!r} does not exist; is {args.resume!r} a run directory?")
-        config = TrainConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")), source=str(saved))
+        config = read_saved_config(saved)
         out_dir, resume = Path(args.resume), True
+        if read_pointer(out_dir) is None and int(os.environ.get("RANK", "0")) == 0:
+            print(
+                f"rnnx train: {args.resume} has no checkpoint yet (stopped before its first epoch ended); "
+                "starting it from step 0 with its saved config",
+                file=sys.stderr,
+            )
     else:
         if not args.out:
             raise ValueError("--out DIR is required: the run directory for checkpoints and results")

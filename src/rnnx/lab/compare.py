@@ -11,15 +11,17 @@ final metric against the value.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnx.lab.checkpoint import write_json
+from rnnx._files import read_json, write_atomic, write_json
 from rnnx.lab.config import TrainConfig
 from rnnx.lab.models import parse_spec
+from rnnx.lab.outputs import Output, check_output
 from rnnx.lab.tasks import get_task, task_options
 from rnnx.lab.train import ProgressEvent, TrainResult, train
 
@@ -82,7 +84,7 @@ def _compare_one(
         for seed in seeds:
             run_config = dataclasses.replace(config, model=spec, seed=seed)
             run_dir = None if out_dir is None else out_dir / "runs" / slug(spec) / f"seed-{seed}"
-            again = resume and run_dir is not None and (run_dir / "checkpoint.json").exists()
+            again = resume and run_dir is not None and (run_dir / "config.json").exists()
             callback = None if progress is None else progress(f"{spec} seed {seed}")
             runs.append(train(run_config, out_dir=run_dir, resume=again, progress=callback))
             measure = runs[-1].peak_memory_measure
@@ -99,6 +101,25 @@ def _compare_one(
         "peak_memory_measure": measure,
         "models": entries,
     }
+
+
+def _claim_output(root: Path, settings: dict[str, Any], *, resume: bool) -> None:
+    """Take ``root`` for this comparison (see :mod:`rnnx.lab.outputs`) and save its settings; a
+    comparison already there must be resumed with the same settings."""
+    saved = root / "config.json"
+    if check_output(root, "compare") and saved.exists():
+        if not resume:
+            raise ValueError(
+                f"{str(root)!r} already holds a comparison; continue it with resume=True (rnnx compare --resume) "
+                "or choose a new directory"
+            )
+        before = read_json(saved)
+        ours = json.loads(json.dumps(settings))
+        differ = sorted(k for k in ours.keys() | before.keys() if ours.get(k) != before.get(k))
+        if differ:
+            raise ValueError(f"cannot resume {str(root)!r} with other settings (they differ in {', '.join(differ)})")
+    Output.claim(root, "compare")
+    write_json(saved, settings)
 
 
 def compare(
@@ -149,7 +170,8 @@ def compare(
     root = None if out_dir is None else Path(out_dir)
     if root is not None:  # the resolved settings of the whole comparison, beside its results
         settings = config.resolve().to_dict() | {"models": models, "seeds": list(seeds)}
-        write_json(root / "config.json", settings | ({"sweep": {sweep[0]: list(sweep[1])}} if sweep else {}))
+        settings |= {"sweep": {sweep[0]: list(sweep[1])}} if sweep else {}
+        _claim_output(root, settings, resume=resume)
     if sweep is None:
         results = _compare_one(config, models, list(seeds), root, resume, progress)
     else:
@@ -169,7 +191,7 @@ def compare(
         results |= {"sweep": {"parameter": parameter, "values": list(values)}, "points": points}
     if root is not None:
         write_json(root / "results.json", results)
-        (root / "table.md").write_text(format_table(results) + "\n", encoding="utf-8")
+        write_atomic(root / "table.md", (format_table(results) + "\n").encode("utf-8"))
         if plots:
             from rnnx.lab import plots as plotting
 

@@ -9,12 +9,15 @@ generated datasets. Explicit values always win.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnx._checks import check_choice, check_int
+from rnnx._checks import check_bool, check_choice, check_int
+from rnnx._files import FileFormatError, read_json
 from rnnx.lab.tasks import task_options
 
 SCHEDULES = ("cosine", "constant")
@@ -97,26 +100,94 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 check_int(owner, name, getattr(self, name), minimum=1)
         check_choice(owner, "schedule", self.schedule, SCHEDULES)
-        for name, value in (("lr", lr), ("weight_decay", self.weight_decay), ("dropout", self.dropout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{owner}: {name} must be a number >= 0; got {value!r}")
-        if self.clip is not None and (not isinstance(self.clip, int | float) or self.clip <= 0):
-            raise ValueError(f"{owner}: clip must be a number > 0 or None; got {self.clip!r}")
+        for name, kind in (("task", str), ("model", str), ("device", str)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{owner}: {name} must be a str; got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.task_options, dict):
+            raise TypeError(f"{owner}: task_options must be a dict; got {type(self.task_options).__name__}")
+        check_bool(owner, "quick", self.quick)
+        check_device_name(self.device)
+        _check_number(owner, "lr", lr, low=0.0)  # 0 is allowed: a frozen, untrained control run
+        _check_number(owner, "weight_decay", self.weight_decay, low=0.0)
+        _check_number(owner, "dropout", self.dropout, low=0.0, high=1.0)
+        if self.clip is not None:
+            _check_number(owner, "clip", self.clip, low=0.0, low_open=True, none=True)
         return dataclasses.replace(self, epochs=epochs, hidden_size=hidden, lr=lr, task_options=options)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
-        """Build a config from a dict (a TOML file or a saved ``config.json``); unknown keys are errors."""
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config", complete: bool = False) -> TrainConfig:
+        """Build a config from a dict (a TOML file or a saved ``config.json``); unknown keys are
+        errors, and so are missing ones when ``complete`` (a saved config holds every key)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(
                 f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(names))}"
             )
+        missing = sorted(names - set(data)) if complete else []
+        if missing:
+            raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
         return cls(**data)
+
+
+DEVICES = ("cpu", "cuda", "mps")
+_DEVICE = re.compile(r"(cpu|cuda|mps)(:\d+)?|auto")
+
+
+def check_device_name(name: object) -> str:
+    """``name`` if it is ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (whether such
+    a device exists here is :func:`rnnx.lab.train.check_device`'s question).
+
+    Raises:
+        ValueError: any other name.
+    """
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise ValueError(f"TrainConfig: device must be auto, cpu, cuda, cuda:N or mps; got {name!r}")
+    return name
+
+
+def _check_number(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    none: bool = False,
+) -> float:
+    """``value`` if it is a finite real number in the range (``> low`` when ``low_open``, else ``>= low``;
+    ``< high`` when given)."""
+    lower = f"> {low:g}" if low_open else f">= {low:g}"
+    expected = f"a finite number {lower}" + ("" if high is None else f" and < {high:g}") + (" or None" if none else "")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{owner}: {name} must be {expected}; got {type(value).__name__} {value!r}")
+    number = float(value)
+    bad = not math.isfinite(number) or number < low or (low_open and number == low)
+    if bad or (high is not None and number >= high):
+        raise ValueError(f"{owner}: {name} must be {expected}; got {value!r}")
+    return number
+
+
+def read_saved_config(path: str | Path) -> TrainConfig:
+    """The resolved :class:`TrainConfig` saved as ``config.json`` in a run directory.
+
+    Raises:
+        FileNotFoundError: no file; FileFormatError: not JSON, keys missing or unknown, or a
+            value of the wrong type or out of range (the message names the file).
+    """
+    file = Path(path)
+    data = read_json(file)
+    try:
+        return TrainConfig.from_dict(data, source=str(file), complete=True).resolve()
+    except FileNotFoundError as error:
+        raise FileFormatError(f"{file}: {error}") from None
+    except (ValueError, TypeError) as error:
+        text = str(error)
+        raise FileFormatError(text if text.startswith(str(file)) else f"{file}: {text}") from None
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -6,45 +6,58 @@ command line on top (a flag never given leaves the file's value, or the default,
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnnx.cli._args import nonnegative_float, positive_int
+from rnnx.cli._args import nonnegative_float, nonnegative_int, positive_float, positive_int
 from rnnx.lab.config import SCHEDULES, TrainConfig, load_toml
 
 # flag -> task option, for the options most tasks take; any other goes through --task-option.
-TASK_FLAGS = {
-    "seq_len": int,
+TASK_FLAGS: dict[str, Callable[[str], Any]] = {
+    "seq_len": positive_int,
     "path": str,
     "column": str,
-    "window": int,
-    "horizon": int,
+    "window": positive_int,
+    "horizon": positive_int,
     "mode": str,
-    "train_size": int,
-    "valid_size": int,
-    "test_size": int,
+    "train_size": positive_int,
+    "valid_size": positive_int,
+    "test_size": positive_int,
 }
 
 
 def _clip(text: str) -> float | None:
     if text.lower() == "none":
         return None
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0 or 'none'; got {text!r}") from None
+
+
+def _dropout(text: str) -> float:
     value = nonnegative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none'; got {text!r}")
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 and < 1; got {text!r}")
     return value
 
 
 def parse_value(text: str) -> Any:
-    """``"true"``/``"false"`` -> bool, then int, then float, else the string itself."""
+    """``"true"``/``"false"`` -> bool, then int, then a finite float, else the string itself
+    (``nan`` and ``inf`` stay strings, for the option's own check to refuse)."""
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -67,7 +80,9 @@ def add_training_flags(parser: argparse.ArgumentParser, *, models: bool) -> None
     parser.add_argument(
         "--permute", dest="task_permute", action="store_true", default=s, help="digits: permuted pixels"
     )
-    parser.add_argument("--data-seed", dest="task_seed", type=int, default=s, help="seed of a generated dataset")
+    parser.add_argument(
+        "--data-seed", dest="task_seed", type=nonnegative_int, default=s, help="seed of a generated dataset"
+    )
     parser.add_argument("--task-option", action="append", type=_key_value, default=s, metavar="KEY=VALUE")
     if models:
         parser.add_argument("--models", default=s, help="comma-separated model specs, e.g. rnn,lstm,gru,transformer")
@@ -78,17 +93,17 @@ def add_training_flags(parser: argparse.ArgumentParser, *, models: bool) -> None
     parser.add_argument(
         "--match-params", type=positive_int, default=s, metavar="N", help="size each model to ~N params"
     )
-    parser.add_argument("--dropout", type=nonnegative_float, default=s)
+    parser.add_argument("--dropout", type=_dropout, default=s)
     parser.add_argument("--epochs", type=positive_int, default=s)
     parser.add_argument("--steps-per-epoch", type=positive_int, default=s)
     parser.add_argument("--batch-size", type=positive_int, default=s)
-    parser.add_argument("--lr", type=nonnegative_float, default=s)
+    parser.add_argument("--lr", type=nonnegative_float, default=s, help="AdamW learning rate (0: an untrained control)")
     parser.add_argument("--weight-decay", type=nonnegative_float, default=s)
     parser.add_argument("--clip", type=_clip, default=s, help="max gradient norm, or 'none'")
     parser.add_argument("--schedule", choices=SCHEDULES, default=s)
-    parser.add_argument("--warmup-steps", type=int, default=s)
+    parser.add_argument("--warmup-steps", type=nonnegative_int, default=s)
     parser.add_argument("--patience", type=positive_int, default=s, help="early stopping after N epochs without gain")
-    parser.add_argument("--seed", type=int, default=s, help="seed of the model, dropout and data order")
+    parser.add_argument("--seed", type=nonnegative_int, default=s, help="seed of the model, dropout and data order")
     parser.add_argument("--quick", action="store_true", default=s, help="small sizes for a fast run")
     parser.add_argument("--device", default=s, help="cpu, cuda, cuda:1 or auto")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")

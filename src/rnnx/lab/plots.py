@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rnnx._files import write_atomic_with
+
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray"]
 
 
@@ -58,7 +60,7 @@ def _curves(results: dict[str, Any], path: Path, *, wallclock: bool) -> Path:
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    write_atomic_with(path, lambda temporary: figure.savefig(temporary, format="png"))
     plt.close(figure)
     return path
 
@@ -86,7 +88,7 @@ def _sweep(results: dict[str, Any], path: Path) -> Path:
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    write_atomic_with(path, lambda temporary: figure.savefig(temporary, format="png"))
     plt.close(figure)
     return path
 

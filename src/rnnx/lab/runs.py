@@ -1,15 +1,20 @@
-"""Reading back a finished (or interrupted) lab run: its config, its task and its trained model."""
+"""Reading back a finished (or interrupted) lab run: its config, its task and its trained model.
+
+Every file read is checked: ``config.json`` against :class:`TrainConfig`, ``vocab.json`` against
+the task's data, and the weights against the SHA-256 that ``checkpoint.json`` recorded for them.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import nn
 
-from rnnx.lab.checkpoint import latest_checkpoint, load_weights
-from rnnx.lab.config import TrainConfig
+from rnnx._files import FileFormatError, read_json
+from rnnx.lab.checkpoint import CHECKPOINTS, MODEL, best_weights_file, load_weights, read_pointer
+from rnnx.lab.config import TrainConfig, read_saved_config
 from rnnx.lab.models import build_model, matched_hidden_size
+from rnnx.lab.outputs import Output
 from rnnx.lab.tasks import Task, get_task
 
 
@@ -18,30 +23,38 @@ def load_run(run_dir: str | Path, *, weights: str = "best") -> tuple[nn.Module, 
 
     Raises:
         FileNotFoundError: when ``run_dir`` is not a run directory or lacks the weights.
+        FileFormatError: a file of the run is damaged (the message names it).
         ValueError: when the task's data changed since training (another vocabulary).
     """
+    if weights not in ("best", "latest"):
+        raise ValueError(f"load_run: weights must be 'best' or 'latest'; got {weights!r}")
     root = Path(run_dir)
     saved = root / "config.json"
     if not saved.is_file():
         raise FileNotFoundError(f"{str(root)!r} is not a run directory: {str(saved)!r} does not exist")
-    config = TrainConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")), source=str(saved))
+    Output.existing(root, "run")
+    config = read_saved_config(saved)
     task = get_task(config.task, **config.task_options)
     vocab_file = root / "vocab.json"
-    if vocab_file.is_file() and tuple(json.loads(vocab_file.read_text(encoding="utf-8"))) != task.vocab:
-        raise ValueError(f"the data of task {task.name!r} changed since {str(root)!r} was trained (another vocabulary)")
+    if vocab_file.is_file():
+        vocab = read_json(vocab_file, expect=list)
+        if not all(isinstance(symbol, str) for symbol in vocab):
+            raise FileFormatError(f"{vocab_file}: expected a JSON array of strings")
+        if tuple(vocab) != task.vocab:
+            raise ValueError(
+                f"the data of task {task.name!r} changed since {str(root)!r} was trained (another vocabulary)"
+            )
     assert config.hidden_size is not None  # a saved config is resolved
     hidden = config.hidden_size
     if config.match_params is not None:
         hidden = matched_hidden_size(config.model, task, config.match_params, num_layers=config.num_layers)
     model = build_model(config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout)
+    pointer = read_pointer(root)
+    if pointer is None:
+        raise FileNotFoundError(f"{str(root)!r} has no {weights} weights yet (it has no checkpoint)")
     if weights == "best":
-        path = root / "best.safetensors"
-    elif weights == "latest":
-        folder = latest_checkpoint(root)
-        path = root / "missing" if folder is None else folder / "model.safetensors"
+        path, digest = best_weights_file(root, pointer)
     else:
-        raise ValueError(f"load_run: weights must be 'best' or 'latest'; got {weights!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(root)!r} has no {weights} weights yet ({str(path)!r} does not exist)")
-    load_weights(path, model)
+        path, digest = root / CHECKPOINTS / pointer.latest / MODEL, pointer.sha256[MODEL]
+    load_weights(path, model, sha256=digest)
     return model, task, config

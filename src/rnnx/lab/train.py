@@ -15,7 +15,6 @@ an epoch is dropped so the shards stay equal. Process 0 alone writes the run dir
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import random
@@ -30,18 +29,26 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from rnnx._files import FileFormatError, read_json, save_tensors, write_json
 from rnnx.lab.checkpoint import (
-    latest_checkpoint,
+    BEST,
+    Pointer,
+    best_weights_file,
     load_checkpoint,
     load_weights,
+    read_pointer,
     save_checkpoint,
-    save_weights,
-    write_json,
 )
-from rnnx.lab.config import TrainConfig
+from rnnx.lab.config import TrainConfig, read_saved_config
 from rnnx.lab.memory import PeakMemory
 from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
+from rnnx.lab.outputs import Output, check_output
 from rnnx.lab.tasks import Task, get_task
+
+
+class TrainingDivergedError(ValueError):
+    """The loss or the validation metric became NaN or infinite: the run stopped before writing
+    anything, so its last checkpoint and ``best.safetensors`` are the last good ones."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,33 @@ def _distributed(device: torch.device) -> tuple[int, int, bool]:
     return dist.get_rank(), dist.get_world_size(), created
 
 
+def check_device(name: str) -> None:
+    """Check that the device ``name`` (a resolved config's ``device``) exists on this machine.
+
+    Raises:
+        ValueError: CUDA or MPS asked for where there is none, or a CUDA index out of range.
+    """
+    if name in ("auto", "cpu"):
+        return
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"TrainConfig: device {name!r} is not available here (torch.cuda.is_available() is False); "
+                "use device cpu or auto"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"TrainConfig: device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"TrainConfig: device {name!r} is not available here (torch.backends.mps.is_available() is False)"
+        )
+
+
 def _check_saved_config(run_dir: Path, config: TrainConfig) -> None:
-    saved = TrainConfig.from_dict(_read_json(run_dir / "config.json"), source=str(run_dir / "config.json"))
+    saved = read_saved_config(run_dir / "config.json")
     ours, theirs = config.to_dict(), saved.to_dict()
     differ = [k for k in ours if ours[k] != theirs[k] and k != "device"]
     if differ:
@@ -156,9 +188,45 @@ def _check_saved_config(run_dir: Path, config: TrainConfig) -> None:
         raise ValueError(f"cannot resume {str(run_dir)!r} with a different config ({changes})")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+def check_run_dir(run_dir: Path, config: TrainConfig, *, resume: bool) -> Pointer | None:
+    """Check, without writing, that ``run_dir`` can take this run; returns the checkpoint to
+    resume from (``None``: start at step 0).
+
+    A new run needs a directory that does not exist, is empty, or is a run directory whose run
+    never started (no ``config.json``). ``resume`` needs a run directory with the same config; one
+    killed before its first checkpoint starts again from step 0.
+
+    Raises:
+        ValueError: ``run_dir`` is a file, a non-empty folder that is not a run, already holds a run
+            (without ``resume``), or holds one with a different config.
+        FileNotFoundError: ``resume`` on a directory that is not a run.
+        FileFormatError: a damaged file of the run.
+    """
+    saved = run_dir / "config.json"
+    if resume:
+        Output.existing(run_dir, "run")
+        if not saved.exists():
+            raise FileNotFoundError(f"cannot resume {str(run_dir)!r}: {str(saved)!r} does not exist")
+        _check_saved_config(run_dir, config)
+        return read_pointer(run_dir)
+    if check_output(run_dir, "run") and saved.exists():
+        pointer = read_pointer(run_dir)
+        where = "no checkpoint yet" if pointer is None else f"last checkpoint {pointer.latest}"
+        raise ValueError(
+            f"{str(run_dir)!r} already holds a run ({where}); continue it with resume=True "
+            f"(rnnx train --resume {run_dir}) or choose a new directory"
+        )
+    return None
+
+
+def _diverged(what: str, run_dir: Path | None, epochs_done: int) -> TrainingDivergedError:
+    if run_dir is None:
+        kept = "the run stopped"
+    elif epochs_done == 0:
+        kept = f"the run stopped before its first checkpoint; nothing in {str(run_dir)!r} was changed"
+    else:
+        kept = f"the run stopped; {str(run_dir)!r} keeps its checkpoint of epoch {epochs_done} and its best weights"
+    return TrainingDivergedError(f"training diverged: {what}; {kept}. Try a smaller lr, or clip")
 
 
 def train(
@@ -189,22 +257,19 @@ def train(
         is measured with the best validation weights.
 
     Raises:
-        ValueError: for a bad config, an ``out_dir`` that already holds a run without ``resume``,
-            ``resume`` without a checkpoint, or a config that differs from the saved one.
+        ValueError: for a bad config or device, an ``out_dir`` that is not a new or empty directory
+            nor a run, one that already holds a run without ``resume``, or a config that differs
+            from the saved one (see :func:`check_run_dir`).
+        TrainingDivergedError: the loss or the validation metric became NaN or infinite; nothing
+            was written for that epoch.
+        FileNotFoundError, FileFormatError: ``resume`` on a run with a missing or damaged file.
     """
     config = config.resolve()
+    check_device(config.device)
     run_dir = None if out_dir is None else Path(out_dir)
     checkpoint = None
     if run_dir is not None:
-        checkpoint = latest_checkpoint(run_dir)
-        if resume and checkpoint is None:
-            raise ValueError(f"cannot resume: {str(run_dir)!r} holds no checkpoint")
-        if not resume and (run_dir / "config.json").exists():
-            raise ValueError(
-                f"{str(run_dir)!r} already holds a run; pass resume=True (--resume) or choose a new directory"
-            )
-        if resume:
-            _check_saved_config(run_dir, config)
+        checkpoint = check_run_dir(run_dir, config, resume=resume)
     elif resume:
         raise ValueError("resume=True needs out_dir, the run directory to resume")
 
@@ -218,10 +283,23 @@ def train(
             dist.destroy_process_group()
 
 
+def _check_vocab(run_dir: Path, task: Task) -> None:
+    path = run_dir / "vocab.json"
+    if task.vocab is None or not path.exists():
+        return
+    saved = read_json(path, expect=list)
+    if not all(isinstance(symbol, str) for symbol in saved):
+        raise FileFormatError(f"{path}: expected a JSON array of strings")
+    if tuple(saved) != task.vocab:
+        raise ValueError(
+            f"the data of task {task.name!r} changed since {str(run_dir)!r} was started (another vocabulary)"
+        )
+
+
 def _train(
     config: TrainConfig,
     run_dir: Path | None,
-    checkpoint: Path | None,
+    checkpoint: Pointer | None,
     resume: bool,
     progress: Callable[[ProgressEvent], None] | None,
     max_steps: int | None,
@@ -264,17 +342,25 @@ def _train(
         "best_metric": None, "best_epoch": 0, "bad_epochs": 0, "steps_to_halfway": None, "stopped_early": False,
         "peak_memory_bytes": 0,
     }  # fmt: skip
-    if checkpoint is not None and resume:
-        state = load_checkpoint(checkpoint, model, optimizer)
-    elif run_dir is not None and rank == 0:
-        write_json(run_dir / "config.json", config.to_dict())
-        if task.vocab is not None:  # lets rnnx generate notice a text that changed after training
-            write_json(run_dir / "vocab.json", list(task.vocab))
+    if run_dir is not None:
+        _check_vocab(run_dir, task)
+    run = None
+    if run_dir is not None and rank == 0:
+        run = Output.existing(run_dir, "run") if resume else Output.claim(run_dir, "run")
+        if not resume:
+            write_json(run_dir / "config.json", config.to_dict())
+        if task.vocab is not None and not (run_dir / "vocab.json").exists():
+            write_json(run_dir / "vocab.json", list(task.vocab))  # lets rnnx generate notice a changed text
     best_weights = copy.deepcopy(model.state_dict())
-    if resume and run_dir is not None and (run_dir / "best.safetensors").exists():
-        best_model = copy.deepcopy(model)
-        load_weights(run_dir / "best.safetensors", best_model)
-        best_weights = best_model.state_dict()
+    if checkpoint is not None and run_dir is not None:
+        state = load_checkpoint(run_dir, checkpoint, model, optimizer)
+        if checkpoint.best_sha256 is not None:
+            path, digest = best_weights_file(run_dir, checkpoint)
+            best_model = copy.deepcopy(model)
+            load_weights(path, best_model, sha256=digest)
+            best_weights = best_model.state_dict()
+            if run is not None and path != run_dir / BEST:  # killed before best.safetensors was rewritten
+                save_tensors(run_dir / BEST, best_weights)
 
     trainer: nn.Module = model
     if world > 1:
@@ -312,20 +398,25 @@ def _train(
                 dist.all_reduce(reported)
                 reported /= world
             losses.append(float(reported))
+            if not math.isfinite(losses[-1]):
+                where = f"step {state['step']} (epoch {epoch + 1}, batch {k + 1} of {steps_per_epoch})"
+                raise _diverged(f"the training loss is {losses[-1]} at {where}", run_dir, epoch)
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, state["step"], steps_per_epoch, losses[-1]))
         seconds = time.perf_counter() - started
         metric = evaluate(model, task, "valid", batch_size=config.eval_batch_size, device=str(device))
+        if not math.isfinite(metric):
+            where = f"after epoch {epoch + 1} (step {state['step']})"
+            raise _diverged(f"the validation {task.metric} is {metric} {where}", run_dir, epoch)
         state["epoch"] = epoch + 1
         state["train_seconds"] += seconds
         state["epoch_seconds"].append(seconds)
         state["curve"].append(metric)
         state["train_loss"].append(sum(losses) / max(1, len(losses)))
-        if state["best_metric"] is None or task.better(metric, state["best_metric"]):
+        new_best = state["best_metric"] is None or task.better(metric, state["best_metric"])
+        if new_best:
             state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
             best_weights = copy.deepcopy(model.state_dict())
-            if run_dir is not None and rank == 0:
-                save_weights(run_dir / "best.safetensors", model)
         else:
             state["bad_epochs"] += 1
         reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
@@ -334,8 +425,8 @@ def _train(
         state["stopped_early"] = config.patience is not None and state["bad_epochs"] >= config.patience
         state["peak_memory_bytes"] = max(state["peak_memory_bytes"], memory.peak())
         finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
-        if run_dir is not None and rank == 0:
-            save_checkpoint(run_dir, epoch=epoch + 1, model=model, optimizer=optimizer, state=state)
+        if run is not None:
+            save_checkpoint(run, epoch=epoch + 1, model=model, optimizer=optimizer, state=state, new_best=new_best)
         if progress is not None:
             mean_loss = state["train_loss"][-1]
             progress(
@@ -372,6 +463,6 @@ def _train(
         world_size=world,
         network=model,
     )
-    if run_dir is not None and rank == 0:
-        write_json(run_dir / "result.json", result.to_dict())
+    if run is not None:
+        write_json(run.root / "result.json", result.to_dict())
     return result

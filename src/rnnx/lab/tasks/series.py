@@ -9,6 +9,7 @@ and standard deviation, and cut into sliding windows of ``window`` steps, each f
 from __future__ import annotations
 
 import csv as csvlib
+import math
 from pathlib import Path
 
 import torch
@@ -23,8 +24,13 @@ def read_column(path: str | Path, column: str) -> list[float]:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"csv: file {str(file)!r} does not exist")
-    with file.open(newline="", encoding="utf-8") as handle:
-        rows = list(csvlib.reader(handle))
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            rows = list(csvlib.reader(handle))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"csv: file {str(file)!r} is not UTF-8 ({error.reason} at byte {error.start})") from None
+    except csvlib.Error as error:
+        raise ValueError(f"csv: file {str(file)!r} is not a CSV file ({error})") from None
     if not rows:
         raise ValueError(f"csv: file {str(file)!r} is empty")
     header = [h.strip() for h in rows[0]]
@@ -39,11 +45,18 @@ def read_column(path: str | Path, column: str) -> list[float]:
         if not row or all(not cell.strip() for cell in row):
             continue
         try:
-            values.append(float(row[index]))
+            value = float(row[index])
         except (ValueError, IndexError):
             cell = row[index] if index < len(row) else "<missing>"
             where = f"line {line} of {str(file)!r}"
             raise ValueError(f"csv: {where}: column {header[index]!r} is not a number: {cell!r}") from None
+        if not math.isfinite(value):
+            where = f"line {line} of {str(file)!r}"
+            raise ValueError(
+                f"csv: {where}: column {header[index]!r} holds {row[index].strip()!r}; every value must be a "
+                "finite number (fill or drop the gaps first)"
+            )
+        values.append(value)
     return values
 
 

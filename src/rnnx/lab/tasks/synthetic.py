@@ -47,8 +47,8 @@ def sine(
     """
     _check_common("sine", seq_len, train_size, valid_size, test_size, seed)
     check_int("sine", "horizon", horizon, minimum=1)
-    if not isinstance(noise, int | float) or isinstance(noise, bool) or noise < 0:
-        raise ValueError(f"sine: noise must be a number >= 0; got {noise!r}")
+    if not isinstance(noise, int | float) or isinstance(noise, bool) or not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"sine: noise must be a finite number >= 0; got {noise!r}")
     splits = {}
     for (name, g), n in zip(_generators(seed).items(), (train_size, valid_size, test_size), strict=True):
         amplitude = 0.5 + torch.rand(n, 1, generator=g)
