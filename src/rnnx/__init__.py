@@ -22,6 +22,7 @@ from rnnx.modules import (
     RNNCell,
     TransformerEncoder,
 )
+from rnnx.recurrence import sample_offset
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "__version__",
     "cells",
     "gradient_flow",
+    "sample_offset",
     "seq2seq",
     "trace",
 ]

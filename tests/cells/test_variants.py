@@ -14,6 +14,7 @@ import rnnx
 from rnnx.modules.layer import parameter_kind
 from tests.cells import plain
 from tests.conftest import assert_close_all, scalar_loss
+from tests.recurrence import plain_masks
 
 # (id, rnnx class, constructor options, plain step, plain options)
 VARIANTS: list[tuple[str, type, dict[str, Any], plain.Step, dict[str, Any]]] = [
@@ -44,25 +45,6 @@ VARIANTS: list[tuple[str, type, dict[str, Any], plain.Step, dict[str, Any]]] = [
     ("gru_weight_drop_eval", rnnx.GRU, {"weight_drop": 0.5}, plain.gru_step, {}),
 ]
 VARIANT_IDS = [v[0] for v in VARIANTS]
-
-
-def plain_splitmix64(x: int) -> int:
-    """splitmix64's output function (Steele, Lea & Flood 2014) on Python integers."""
-    m = 2**64 - 1
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
-    return x ^ (x >> 31)
-
-
-def plain_zoneout_mask(rows: int, size: int, p: float) -> torch.Tensor:
-    """The documented zoneout draw, written out: a seed from torch's generator; word i is
-    splitmix64(seed + (i + 1) * golden gamma); its four 16-bit lanes, lowest bits first, are
-    uniforms u; keep where u < round(p * 65536)."""
-    count = rows * size
-    seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
-    words = [plain_splitmix64((seed + (i + 1) * 0x9E3779B97F4A7C15) % 2**64) for i in range((count + 3) // 4)]
-    uniforms = [(w >> (16 * lane)) & 0xFFFF for w in words for lane in range(4)][:count]
-    return torch.tensor([u < round(p * 65536) for u in uniforms]).view(rows, size)
 
 
 def direction_params(module: torch.nn.Module) -> list[plain.Params]:
@@ -211,12 +193,15 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
     torch.manual_seed(42)
     out, _ = module(x)
 
-    # The plain run draws the same masks in the documented order (rnnx.recurrence.regularize).
+    # The plain run draws the same masks in the documented order (rnnx.recurrence.regularize):
+    # weight drop from torch's generator, then one seed that keys every per-sample mask.
     torch.manual_seed(42)
     p_wd = regularisers.get("weight_drop", 0.0)
     if p_wd:
         params = [dict(p, weight_hh=F.dropout(p["weight_hh"], p_wd, training=True)) for p in params]
     p_rd, p_zo, p_do = (regularisers.get(k, 0.0) for k in ("recurrent_dropout", "zoneout", "dropout"))
+    seed = plain_masks.draw_seed() if p_rd or p_zo or p_do else 0
+    samples = list(range(batch))
     h = x
     for layer in range(2):
         outs = []
@@ -224,11 +209,12 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
             k = layer * 2 + direction
             mask = None
             if p_rd:
-                mask = (torch.rand(batch, sizes[0]) >= p_rd).double() / (1 - p_rd)
+                mask = plain_masks.recurrent_multiplier(seed, p_rd, layer, direction, samples, sizes[0])
             zoneout: tuple[Any, ...] = ()
             if p_zo:
                 zoneout = tuple(
-                    plain_zoneout_mask(steps * batch, s, p_zo).double().view(steps, batch, s) for s in sizes
+                    plain_masks.zoneout_keep(seed, p_zo, layer, direction, state, steps, samples, s).double()
+                    for state, s in enumerate(sizes)
                 )
             state0 = tuple(torch.zeros(batch, s, dtype=torch.float64) for s in sizes)
             o, _ = plain.run_direction(
@@ -237,7 +223,7 @@ def test_training_regularisers_match_plain(kind: tuple[Any, ...], regularisers: 
             outs.append(o)
         h = torch.cat(outs, dim=-1)
         if layer == 0 and p_do:
-            h = F.dropout(h, p_do, training=True)
+            h = h * plain_masks.dropout_multiplier(seed, p_do, 0, steps, samples, h.shape[-1])
 
     torch.testing.assert_close(out, h)
     leaves = [x, *module.parameters()]
@@ -262,29 +248,51 @@ def test_zoneout_keeps_previous_values_at_rate_p() -> None:
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.99999])
 def test_zoneout_mask_draw_is_the_documented_one(p: float) -> None:
-    from rnnx.recurrence.regularize import ZoneoutDraw
+    """A packed layout (rows sorted by length, samples numbered from an offset): each row's mask
+    is the plain definition's for its sample and step."""
+    from rnnx.recurrence.regularize import CallMasks, ZoneoutDraw
 
     cpu = torch.device("cpu")
+    samples, batch_sizes = [12, 10, 13, 11], [4, 4, 3, 1]
     torch.manual_seed(3)
-    ours = ZoneoutDraw.draw(p, 7, 9, device=cpu).mask()
+    masks = CallMasks.draw(samples, batch_sizes)
+    ours = masks.zoneout([p, p], [9, 5], layer=1, direction=1, device=cpu)
     torch.manual_seed(3)
-    assert torch.equal(ours, plain_zoneout_mask(7, 9, p))
+    seed = plain_masks.draw_seed()
+    assert masks.seed == seed
+    for state, (draw, size) in enumerate(zip(ours, [9, 5], strict=True)):
+        if p == 0:
+            assert draw is None
+            continue
+        assert isinstance(draw, ZoneoutDraw)
+        mask = draw.mask()
+        plain_full = plain_masks.zoneout_keep(seed, p, 1, 1, state, 4, samples, size)
+        rows = [plain_full[t, r] for t, n in enumerate(batch_sizes) for r in range(n)]
+        assert torch.equal(mask, torch.stack(rows))
     for seed in range(3):
         torch.manual_seed(seed)
-        rate = ZoneoutDraw.draw(0.3, 1000, 1000, device=cpu).mask().double().mean().item()
+        draw = CallMasks.draw(list(range(1000)), [1000]).zoneout([0.3], [1000], layer=0, direction=0, device=cpu)[0]
+        assert isinstance(draw, ZoneoutDraw)
+        rate = draw.mask().double().mean().item()
         assert abs(rate - round(0.3 * 65536) / 65536) < 2e-3  # 4.4 standard deviations of the mean
 
 
-def test_zoneout_masks_of_neighbouring_seeds_are_independent() -> None:
-    """splitmix64 of a counter: consecutive seeds (and the rows of one mask) must not correlate."""
-    from rnnx.recurrence.regularize import ZoneoutDraw
+def test_keyed_masks_of_neighbouring_keys_samples_and_steps_are_independent() -> None:
+    """Neighbouring stream keys, samples (rows) and steps must not correlate."""
+    from rnnx.recurrence.masks import SampleRows
 
-    cpu = torch.device("cpu")
-    a = ZoneoutDraw(1000, round(0.5 * 65536), 500, 400, cpu).mask().double()
-    b = ZoneoutDraw(1001, round(0.5 * 65536), 500, 400, cpu).mask().double()
-    assert abs(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()) < 0.01  # 4.5 sd
-    rows = torch.corrcoef(torch.stack([a[:-1].flatten(), a[1:].flatten()]))[0, 1].item()
-    assert abs(rows) < 0.01
+    limit = round(0.5 * 65536)
+    rows = SampleRows(tuple(range(500)), (500, 500))  # 500 samples, 2 steps
+    a = torch.from_numpy(rows.hits(1000, limit, 400)).double()
+    b = torch.from_numpy(rows.hits(1001, limit, 400)).double()
+
+    def corr(u: torch.Tensor, v: torch.Tensor) -> float:
+        return torch.corrcoef(torch.stack([u.flatten(), v.flatten()]))[0, 1].item()
+
+    assert abs(corr(a, b)) < 0.01  # 4.5 sd
+    assert abs(corr(a[:499], a[1:500])) < 0.01  # neighbouring samples
+    assert abs(corr(a[:500], a[500:])) < 0.01  # the same samples at neighbouring steps
+    assert abs(corr(a[:, :-1], a[:, 1:])) < 0.01  # neighbouring units
 
 
 def test_recurrent_dropout_and_weight_drop_are_identity_in_eval() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch.nn.utils.rnn import PackedSequence
 
 from tests.conftest import (
     KIND_IDS,
@@ -19,6 +20,7 @@ from tests.conftest import (
     pair,
     scalar_loss,
 )
+from tests.recurrence import plain_masks
 
 
 def run_and_grad(
@@ -72,12 +74,71 @@ def test_matches_torch(
     assert_close_all(grads, grads_ref, dtype, "gradients (input, hx, parameters)")
 
 
+class TorchLayerByLayer(torch.nn.Module):
+    """torch.nn's stacked layer run one layer at a time, with the documented keyed dropout
+    (tests/recurrence/plain_masks.py) between layers: the oracle for rnnx in training."""
+
+    def __init__(self, stacked: torch.nn.Module) -> None:
+        super().__init__()
+        self.dropout = stacked.dropout
+        config = {k: getattr(stacked, k) for k in ("hidden_size", "bias", "batch_first", "bidirectional")}
+        extra = {"proj_size": stacked.proj_size} if isinstance(stacked, torch.nn.LSTM) else {}
+        if isinstance(stacked, torch.nn.RNN):
+            extra = {"nonlinearity": stacked.nonlinearity}
+        width = (stacked.proj_size or stacked.hidden_size) * (2 if stacked.bidirectional else 1)
+        self.layers = torch.nn.ModuleList()
+        for k in range(stacked.num_layers):
+            layer = type(stacked)(stacked.input_size if k == 0 else width, **config, **extra, dtype=torch.float64)
+            with torch.no_grad():
+                for name, p in layer.named_parameters():
+                    p.copy_(getattr(stacked, name.replace("_l0", f"_l{k}")))
+            self.layers.append(layer)
+
+    def forward(self, inp: Any) -> tuple[Any, Any]:
+        seed = plain_masks.draw_seed()
+        finals = []
+        for k, layer in enumerate(self.layers):
+            inp, state = layer(inp)
+            finals.append(state if isinstance(state, tuple) else (state,))
+            if k < len(self.layers) - 1:
+                inp = self._drop(inp, seed, k)
+        stacked = tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+        return inp, stacked if len(stacked) > 1 else stacked[0]
+
+    def _drop(self, out: Any, seed: int, layer: int) -> Any:
+        if isinstance(out, PackedSequence):  # packed row r of step t is sample sorted_indices[r]
+            rows = [
+                int(out.sorted_indices[r]) if out.sorted_indices is not None else r
+                for n in out.batch_sizes.tolist()
+                for r in range(n)
+            ]
+            steps = [t for t, n in enumerate(out.batch_sizes.tolist()) for _ in range(n)]
+            scale = 65536 / (65536 - round(self.dropout * 65536))
+            key = plain_masks.stream_key(seed, plain_masks.DROPOUT, layer)
+            keep = torch.tensor(
+                [
+                    [0.0 if plain_masks.hit(key, s, t, j, self.dropout) else scale for j in range(out.data.shape[1])]
+                    for s, t in zip(rows, steps, strict=True)
+                ],
+                dtype=out.data.dtype,
+            )
+            return PackedSequence(out.data * keep, out.batch_sizes, out.sorted_indices, out.unsorted_indices)
+        x = out.transpose(0, 1) if self.layers[0].batch_first else out
+        x = x * plain_masks.dropout_multiplier(
+            seed, self.dropout, layer, x.shape[0], list(range(x.shape[1])), x.shape[2]
+        )
+        return x.transpose(0, 1) if self.layers[0].batch_first else x
+
+
 @pytest.mark.parametrize("backend", ["reference", "auto"])
 @pytest.mark.parametrize("form", ["batched", "packed"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-def test_training_dropout_matches_torch(kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str) -> None:
-    """Between-layer dropout draws the same mask as torch.nn for the same seed."""
+def test_training_dropout_matches_torch_layer_by_layer(
+    kind: tuple[Any, ...], bidirectional: bool, form: str, backend: str
+) -> None:
+    """Between-layer dropout draws the documented keyed masks (the same on every backend, not
+    torch.nn's): rnnx equals torch.nn's layers run one by one with those masks between them."""
     config = {
         "input_size": 4,
         "hidden_size": 5,
@@ -85,12 +146,11 @@ def test_training_dropout_matches_torch(kind: tuple[Any, ...], bidirectional: bo
         "dropout": 0.4,
         "bidirectional": bidirectional,
     }
-    oracle, ours = pair(kind, backend=backend, **config)
-    oracle.train()
-    ours.train()
+    stacked, ours = pair(kind, backend=backend, **config)
+    stacked.double()
+    oracle = TorchLayerByLayer(stacked).train()
+    ours.double().train()
     inp, leaf = make_input(form, batch_first=False, dtype=torch.float64)
-    oracle.double()
-    ours.double()
     torch.manual_seed(7)
     out_ref, grads_ref = run_and_grad(oracle, inp, None, [leaf])
     torch.manual_seed(7)

@@ -54,13 +54,29 @@ def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.devic
 
 
 def _zoneout_argument(z: Zoneout) -> tuple[int, int, float]:
-    """``(seed, threshold, p)`` for the kernel: a training draw it computes itself (threshold
-    ``-1`` for none), and the evaluation probability."""
+    """``(key, threshold, p)`` for the kernel: a training draw's stream key (as a signed 64-bit
+    integer) and threshold, which the kernel computes the mask from (threshold ``-1`` for none),
+    and the evaluation probability."""
     if isinstance(z, ZoneoutDraw):
-        return z.seed, z.threshold, 0.0
+        return z.key - 2**64 if z.key >= 2**63 else z.key, z.threshold, 0.0
     if isinstance(z, Tensor):
         raise TypeError("zoneout: the fused kernel computes its masks from a ZoneoutDraw; got a mask tensor")
     return 0, -1, float(z or 0.0)
+
+
+def kernel_draws(zoneout: Sequence[Zoneout], batch: int) -> list[int]:
+    """The kernel's ``draws``: ``[key_h, threshold_h, key_c, threshold_c]``, followed, when a
+    training draw is active, by the global sample index of each of the ``batch`` rows."""
+    key_h, threshold_h, _ = _zoneout_argument(zoneout[0])
+    key_c, threshold_c, _ = _zoneout_argument(zoneout[1]) if len(zoneout) > 1 else (0, -1, 0.0)
+    draws = [key_h, threshold_h, key_c, threshold_c]
+    drawn = [z for z in zoneout if isinstance(z, ZoneoutDraw)]
+    if drawn:
+        samples = drawn[0].rows.samples
+        if len(samples) != batch or any(z.rows.samples != samples for z in drawn):
+            raise ValueError(f"zoneout: the draws must number the batch's {batch} rows alike")
+        draws += samples
+    return draws
 
 
 def fused_scan(
@@ -78,11 +94,11 @@ def fused_scan(
     kind = fused_kind(cell)
     assert kind is not None
     zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)
-    seed_h, threshold_h, p_h = _zoneout_argument(zoneout[0])
-    seed_c, threshold_c, p_c = _zoneout_argument(zoneout[1]) if len(zoneout) > 1 else (0, -1, 0.0)
+    p_h = _zoneout_argument(zoneout[0])[2]
+    p_c = _zoneout_argument(zoneout[1])[2] if len(zoneout) > 1 else 0.0
     layer_norm = bool(getattr(cell, "layer_norm", False))
     peephole = bool(getattr(cell, "peephole", False))
-    draws = (seed_h, threshold_h, seed_c, threshold_c)
+    draws = kernel_draws(zoneout, state0[0].shape[0])
     tensors = (
         gi,
         state0[0],

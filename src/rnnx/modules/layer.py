@@ -28,6 +28,7 @@ from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
 from rnnx.modules.variants import VariantOptions
 from rnnx.recurrence import drop_weight, run_stack, scan
+from rnnx.recurrence.masks import global_samples
 
 LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
 
@@ -293,8 +294,10 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         tracer = self._tracer
         backend = self._resolve(seq) if tracer is None else "reference"
         weights = self._call_weights()
+        # Each row's global sample index keys its random masks (rnnx.sample_offset).
+        samples = global_samples(seq.batch, seq.sorted_indices) if self.training else None
         if tracer is not None:  # rnnx.trace: the reference loop, recording every step
-            output, final = self._reference(seq, state, weights, scan_fn=tracer(self, seq))
+            output, final = self._reference(seq, state, weights, samples, scan_fn=tracer(self, seq))
         elif backend == "native":
             assert self.cell.native_mode is not None
             output, final = native_layer(
@@ -309,9 +312,11 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 training=self.training,
                 bidirectional=self.bidirectional,
                 batch_first=self.batch_first,
+                samples=samples,
             )
         else:
-            output, final = self._reference(seq, state, weights, scan_fn=fused_scan if backend == "fused" else scan)
+            scan_fn = fused_scan if backend == "fused" else scan
+            output, final = self._reference(seq, state, weights, samples, scan_fn=scan_fn)
         if seq.batch_sizes is not None:
             packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
             return packed, self._final_state(final, seq)
@@ -334,7 +339,13 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         return backend
 
     def _reference(
-        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, scan_fn: ScanFn = scan
+        self,
+        seq: SequenceBatch,
+        state: tuple[Tensor, ...],
+        weights: list[Tensor],
+        samples: tuple[int, ...] | None = None,
+        *,
+        scan_fn: ScanFn = scan,
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """The machinery of :mod:`rnnx.recurrence` with the time loop ``scan_fn`` (the reference
         :func:`~rnnx.recurrence.scan`, the fused one, or a tracing one)."""
@@ -357,6 +368,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             training=self.training,
             zoneout=self.zoneout if any(self.zoneout) else (),
             recurrent_dropout=self.recurrent_dropout,
+            samples=samples,
             scan_fn=scan_fn,
         )
         if seq.batch_sizes is None:

@@ -1,23 +1,47 @@
 """Regularisers that work on any cell, and the random masks they draw.
 
-Every mask is drawn here, in one fixed order, so that every backend (reference, native,
-fused) draws the same masks for the same ``torch.manual_seed``:
+Which masks, and in which order from torch's generator, so that every backend (reference,
+native, fused) draws the same masks for the same ``torch.manual_seed``:
 
-1. weight drop, once per forward call, for every layer and direction in parameter order;
-2. then, per layer and direction as the layer runs: the recurrent dropout mask, then the
-   zoneout masks of each state tensor;
-3. dropout between layers, after each layer but the last.
+1. weight drop, once per forward call, for every layer and direction in parameter order:
+   DropConnect on ``W_hh`` with :func:`torch.nn.functional.dropout`, one mask per call;
+2. then one 63-bit ``seed`` per forward call (only when a per-sample mask is active).
 
-The recurrent dropout mask (one per sequence) comes from float32 uniforms compared with ``p``
-(faster than ``bernoulli_``, and the same masks whatever the model's dtype). Zoneout needs a mask
-per element *and step*, ``T * B * H`` per state, where drawing them from torch's generator
-dominated the cost of the fused path. So a zoneout mask is a :class:`ZoneoutDraw`: one 63-bit
-seed from torch's generator, and a counter-based hash of it (splitmix64, Steele, Lea & Flood
-2014) gives every element a 16-bit uniform ``u``; a unit is kept where ``u < round(p * 2^16)``
-(``p`` thus acts to 1/65536; FlashAttention quantises its dropout probability to 1/256). As
-FlashAttention and cuDNN do for dropout, the fused kernel computes the mask where it needs it, in
-the forward and again in the backward pass, and never stores it; the reference path builds the
-same mask with numpy.
+Every per-sample mask is a counter-based function of that seed, so it costs no state, can be
+recomputed anywhere (the fused kernel computes its zoneout masks in the forward and again in
+the backward pass and stores none, as FlashAttention and cuDNN do for dropout), and does not
+depend on which rank, which row or which batch a sample sits in. With ``mix(k, v) =
+splitmix64(k + (v + 1) * 0x9E3779B97F4A7C15)`` modulo 2^64 (splitmix64: Steele, Lea & Flood
+2014):
+
+- the *stream* key of a mask is ``mix(mix(mix(mix(seed, kind), layer), direction), state)``,
+  with ``kind`` 0 for zoneout, 1 for recurrent dropout, 2 for dropout between layers, and
+  ``state`` the state tensor (0 for ``h``, 1 for ``c``; 0 for the dropouts);
+- sample ``s`` at time step ``t`` (the step's index in the sequence, whatever the direction)
+  has row key ``mix(mix(key, s), t)``; unit ``j`` reads 16-bit lane ``j % 4`` (lowest bits
+  first) of ``mix(row_key, j // 4)`` as an unsigned uniform ``u``;
+- a unit is *hit* where ``u < round(p * 2^16)``, so ``p`` acts to 1/65536 (FlashAttention
+  quantises its dropout probability to 1/256).
+
+``s`` is the sample's *global* index: its position in the batch (its original, unsorted
+position for a ``PackedSequence``) plus the offset set by :func:`rnnx.sample_offset`, which a
+data-parallel process sets to the index of its shard's first sample. Since every process seeds
+identically (the lab does), a run of ``N`` processes draws exactly the masks of one process on
+the global batch. The masks:
+
+- zoneout (Krueger et al. 2017): per element and step, a hit unit keeps its previous value;
+- recurrent dropout (Gal & Ghahramani 2016): per sequence (``t = 0``), layer and direction, a
+  hit unit of ``h`` entering ``W_hh`` is zeroed, the others scaled by ``2^16 / (2^16 - round(p
+  * 2^16))``;
+- dropout between layers: per element and step of layer ``k``'s output (both directions
+  concatenated, ``direction = 0``), inverted dropout with the same scale. On the native
+  backend a stacked layer in training with dropout runs layer by layer with this dropout in
+  between, so every backend draws the same masks (not torch.nn's).
+
+The reference path computes the masks with numpy (:mod:`rnnx.recurrence.masks`); the fused
+kernel computes zoneout's itself from the stream key and each row's global sample index
+(``zoneout_keep`` in ``rnnx/fused/csrc/cell_math.h``). A single-step cell module numbers its
+rows as a batch of one step (``t = 0``) with a fresh seed per call.
 """
 
 from __future__ import annotations
@@ -25,54 +49,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnx.cells.base import State
-
-_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_LANE_SHIFTS = np.array([0, 16, 32, 48], dtype=np.uint64)
-
-
-def splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """The splitmix64 output function on ``uint64`` values (arithmetic modulo 2^64)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
-    return out
+from rnnx.recurrence.masks import (
+    DROPOUT,
+    RECURRENT_DROPOUT,
+    ZONEOUT,
+    SampleRows,
+    draw_seed,
+    global_samples,
+    inverted_dropout,
+    stream_key,
+    threshold,
+)
 
 
 @dataclass(frozen=True)
 class ZoneoutDraw:
-    """A training keep-mask ``(rows, size)``, described by a seed instead of stored.
+    """A training keep-mask ``(N, size)`` in the time-major row layout of ``rows``, described by
+    its stream key instead of stored: element ``(i, j)`` is kept (True: the unit keeps its
+    previous value) where the uniform of row ``i``'s sample and step at unit ``j`` is below
+    ``threshold`` (see the module docstring)."""
 
-    Element ``k = row * size + j`` reads 16-bit lane ``k % 4`` (lowest bits first) of the word
-    ``splitmix64(seed + (k // 4 + 1) * 0x9E3779B97F4A7C15)`` as an unsigned ``u``, and is kept
-    (True: the unit keeps its previous value) where ``u < threshold``.
-    """
-
-    seed: int  # 0 <= seed < 2^63
+    key: int  # the stream key, 0 <= key < 2^64
     threshold: int  # round(p * 2^16)
-    rows: int
+    rows: SampleRows
     size: int
     device: torch.device
 
-    @classmethod
-    def draw(cls, p: float, rows: int, size: int, *, device: torch.device) -> ZoneoutDraw:
-        """One seed from torch's (CPU) generator, so ``torch.manual_seed`` reproduces the mask."""
-        seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
-        return cls(seed, round(p * 65536), rows, size, device)
-
     def mask(self) -> Tensor:
-        """The bool keep-mask ``(rows, size)`` on :attr:`device`."""
-        count = self.rows * self.size
-        counters = np.arange(1, (count + 3) // 4 + 1, dtype=np.uint64) * _GOLDEN_GAMMA + np.uint64(self.seed)
-        lanes = (splitmix64(counters)[:, None] >> _LANE_SHIFTS) & np.uint64(0xFFFF)
-        keep = lanes.reshape(-1)[:count] < self.threshold
-        return torch.from_numpy(keep.reshape(self.rows, self.size)).to(self.device)
+        """The bool keep-mask ``(N, size)`` on :attr:`device`."""
+        keep = self.rows.hits(self.key, self.threshold, self.size)
+        return torch.from_numpy(keep).to(self.device)
 
 
 Zoneout = ZoneoutDraw | Tensor | float | None
@@ -85,6 +96,57 @@ def materialise(z: Zoneout) -> Tensor | float | None:
     return z.mask() if isinstance(z, ZoneoutDraw) else z
 
 
+@dataclass(frozen=True)
+class CallMasks:
+    """The per-sample masks of one forward call in training: one seed and the batch's rows.
+
+    Build it with :meth:`draw`, once per forward call, after weight drop has drawn its masks.
+    """
+
+    seed: int
+    rows: SampleRows
+
+    @classmethod
+    def draw(cls, samples: Sequence[int], batch_sizes: Sequence[int]) -> CallMasks:
+        """A fresh seed from torch's generator, for a batch whose row ``r`` is global sample
+        ``samples[r]`` and whose step ``t`` runs the first ``batch_sizes[t]`` rows."""
+        return cls(draw_seed(), SampleRows(tuple(samples), tuple(batch_sizes)))
+
+    def zoneout(
+        self, probabilities: Sequence[float], sizes: Sequence[int], *, layer: int, direction: int, device: torch.device
+    ) -> tuple[Zoneout, ...]:
+        """Each state tensor's :class:`ZoneoutDraw` (``None`` where ``p == 0``)."""
+        return tuple(
+            None
+            if p == 0
+            else ZoneoutDraw(self._key(ZONEOUT, layer, direction, k), threshold(p), self.rows, size, device)
+            for k, (p, size) in enumerate(zip(probabilities, sizes, strict=True))
+        )
+
+    def recurrent_dropout(self, p: float, width: int, like: Tensor, *, layer: int, direction: int) -> Tensor:
+        """The inverted-dropout multiplier ``(B, width)`` on ``h`` entering ``W_hh``."""
+        limit = threshold(p)
+        hit = self.rows.sequence_hits(self._key(RECURRENT_DROPOUT, layer, direction), limit, width)
+        return inverted_dropout(hit, limit, like)
+
+    def dropout(self, x: Tensor, p: float, *, layer: int) -> Tensor:
+        """``x`` ``(N, W)``, layer ``layer``'s output rows, with inverted dropout applied."""
+        limit = threshold(p)
+        hit = self.rows.hits(self._key(DROPOUT, layer), limit, x.shape[-1])
+        return x * inverted_dropout(hit, limit, x)
+
+    def _key(self, kind: int, layer: int, direction: int = 0, state: int = 0) -> int:
+        return stream_key(self.seed, kind, layer, direction, state)
+
+
+def call_masks(active: bool, samples: Sequence[int] | None, batch: int, batch_sizes: Sequence[int]) -> CallMasks | None:
+    """:meth:`CallMasks.draw` where a per-sample mask is ``active``, else ``None`` (and no draw).
+    ``samples`` defaults to :func:`rnnx.recurrence.masks.global_samples` of ``batch`` rows."""
+    if not active:
+        return None
+    return CallMasks.draw(global_samples(batch) if samples is None else samples, batch_sizes)
+
+
 def drop_weight(weight: Tensor, p: float, *, training: bool) -> Tensor:
     """DropConnect on a recurrent weight (Wan et al. 2013; AWD-LSTM, Merity, Keskar &
     Socher 2017): inverted dropout on its entries, identity in evaluation."""
@@ -95,29 +157,32 @@ def recurrent_dropout_mask(p: float, batch: int, width: int, like: Tensor, *, tr
     """Variational dropout mask on ``h`` where it enters the recurrent weights (Gal &
     Ghahramani, "A Theoretically Grounded Application of Dropout in Recurrent Neural
     Networks", NeurIPS 2016): one inverted-dropout mask ``(B, width)`` per sequence, reused at
-    every step. ``None`` when inactive (``p == 0`` or evaluation)."""
+    every step, keyed by a fresh seed and the rows' global sample indices (layer and direction
+    0: for a single-step cell). ``None`` when inactive (``p == 0`` or evaluation)."""
     if not training or p == 0:
         return None
-    keep = torch.rand(batch, width, device=like.device) >= p
-    return keep.to(like.dtype) / (1 - p)
+    masks = CallMasks.draw(global_samples(batch), (batch,))
+    return masks.recurrent_dropout(p, width, like, layer=0, direction=0)
 
 
 def zoneout_masks(
     probabilities: Sequence[float], rows: int, sizes: Sequence[int], like: Tensor, *, training: bool
 ) -> tuple[Zoneout, ...]:
     """Zoneout (Krueger et al., "Zoneout: Regularizing RNNs by Randomly Preserving Hidden
-    Activations", ICLR 2017) for each state tensor: in training a :class:`ZoneoutDraw` of a
-    keep-mask ``(rows, size)``, per element and per step (True keeps the previous value); in
-    evaluation ``p`` itself."""
-    masks: list[Zoneout] = []
-    for p, size in zip(probabilities, sizes, strict=True):
-        if p == 0:
-            masks.append(None)
-        elif training:
-            masks.append(ZoneoutDraw.draw(p, rows, size, device=like.device))
-        else:
-            masks.append(p)
-    return tuple(masks)
+    Activations", ICLR 2017) for one step of ``rows`` sequences (a single-step cell), each state
+    tensor: in training a :class:`ZoneoutDraw` of a keep-mask ``(rows, size)`` from a fresh
+    seed (True keeps the previous value); in evaluation ``p`` itself."""
+    if not training:
+        return eval_zoneout(probabilities)
+    if not any(probabilities):
+        return tuple(None for _ in probabilities)
+    masks = CallMasks.draw(global_samples(rows), (rows,))
+    return masks.zoneout(probabilities, sizes, layer=0, direction=0, device=like.device)
+
+
+def eval_zoneout(probabilities: Sequence[float]) -> tuple[Zoneout, ...]:
+    """Zoneout in evaluation: ``p`` per state tensor (``None`` where 0)."""
+    return tuple(None if p == 0 else p for p in probabilities)
 
 
 def split_zoneout(zoneout: Sequence[Zoneout], batch_sizes: Sequence[int]) -> list[tuple[Zoneout, ...]]:

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace rnnx {
 
@@ -205,12 +206,15 @@ void gru_bwd(int64_t H, const T* __restrict__ dh, const T* __restrict__ a, const
 }
 
 // Zoneout's training keep-mask, computed where it is needed instead of stored: the definition
-// is ZoneoutDraw's in rnnx/recurrence/regularize.py (splitmix64 of a counter, four 16-bit
-// uniforms per 64-bit word, lowest bits first; keep where u < threshold).
+// is in rnnx/recurrence/regularize.py. With mix(k, v) = splitmix64(k + (v + 1) * gamma), unit j
+// of the row of global sample s at time step t reads 16-bit lane j % 4 (lowest bits first) of
+// mix(mix(mix(key, s), t), j / 4) as u, and is kept where u < threshold. The mask depends on the
+// sample, not on the row it sits in, so a data-parallel shard draws what one process would.
 struct ZoneoutDraw {
-  uint64_t seed = 0;
+  uint64_t key = 0;  // the mask stream's key
   uint32_t threshold = 0;  // up to 65536
   bool active = false;  // false: no training mask (evaluation, or no zoneout)
+  std::vector<uint64_t> sample_keys;  // per batch row: mix(key, global sample index)
 };
 
 inline uint64_t splitmix64(uint64_t x) {
@@ -219,18 +223,20 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+inline uint64_t mix(uint64_t key, uint64_t value) { return splitmix64(key + (value + 1) * 0x9E3779B97F4A7C15ULL); }
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "zoneout lanes are read as the words' 16-bit halves");
 
-// keep[j] for mask elements first + j, j < n. `lanes` is scratch of at least n + 8 entries.
-inline void zoneout_keep(const ZoneoutDraw& d, int64_t first, int64_t n, uint16_t* __restrict__ lanes,
+// keep[j], j < n, for batch row r at time step t. `lanes` is scratch of at least n + 4 entries.
+inline void zoneout_keep(const ZoneoutDraw& d, int64_t r, int64_t t, int64_t n, uint16_t* __restrict__ lanes,
                          bool* __restrict__ keep) {
-  const int64_t w0 = first >> 2, words = ((first + n - 1) >> 2) - w0 + 1;
+  const uint64_t row_key = mix(d.sample_keys[r], static_cast<uint64_t>(t));
+  const int64_t words = (n + 3) >> 2;
   for (int64_t w = 0; w < words; ++w) {
-    const uint64_t value = splitmix64(d.seed + static_cast<uint64_t>(w0 + w + 1) * 0x9E3779B97F4A7C15ULL);
+    const uint64_t value = mix(row_key, static_cast<uint64_t>(w));
     std::memcpy(lanes + 4 * w, &value, sizeof(value));  // lane l = bits 16l..16l+15 on little-endian
   }
-  const uint16_t* u = lanes + (first & 3);
-  for (int64_t j = 0; j < n; ++j) keep[j] = u[j] < d.threshold;
+  for (int64_t j = 0; j < n; ++j) keep[j] = lanes[j] < d.threshold;
 }
 
 // Zoneout (Krueger et al. 2017) on one row of H units: out = keep ? prev : cand in training

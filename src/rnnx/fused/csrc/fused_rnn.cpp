@@ -207,7 +207,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
           if (pp) lstm_out_fwd<T, true>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, hf);
           else lstm_out_fwd<T, false>(H, raw.data() + 3 * H, cc, cell_out, pp_o, a + 3 * H, tc, hf);
           std::memcpy(cand_c.data(), cc, sizeof(T) * H);
-          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep_c.get());
+          if (draw_c.active) zoneout_keep(draw_c, r, t, H, lanes.data(), keep_c.get());
           zoneout_fwd<T>(H, draw_c.active ? keep_c.get() : nullptr, T(p_c), cp, cand_c.data(), c_p + r * H, nullptr);
         } else if (gru) {
           gru_fwd<T>(H, g_in, raw.data(), hold, a, ghn_p + srow * H, ch);
@@ -227,7 +227,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
       for (int64_t r = r0; r < end; ++r) {
         const int64_t row = off + r;
         const T* hold = hprev_p + (keep_hprev ? row : r) * P;
-        if (draw_h.active) zoneout_keep(draw_h, row * P, P, lanes.data(), keep_h.get());
+        if (draw_h.active) zoneout_keep(draw_h, r, t, P, lanes.data(), keep_h.get());
         zoneout_fwd<T>(P, draw_h.active ? keep_h.get() : nullptr, T(p_h), hold, cand_h.data() + (r - r0) * P,
                        h_p + r * P, out_p + row * P);
       }
@@ -334,7 +334,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         const int64_t row = off + r;
         T* dhc = proj ? dhproj_p + row * P : d_cand.data() + (r - r0) * P;
         for (int64_t j = 0; j < P; ++j) dhc[j] = dh_p[r * P + j] + dout[row * P + j];
-        if (draw_h.active) zoneout_keep(draw_h, row * P, P, lanes.data(), keep.get());
+        if (draw_h.active) zoneout_keep(draw_h, r, t, P, lanes.data(), keep.get());
         zoneout_bwd<T>(P, draw_h.active ? keep.get() : nullptr, T(p_h), dhc, dh_p + r * P);
       }
       // proj_size: back through h = W_hr h_full, one product for the block's rows.
@@ -349,7 +349,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
           const T* cc = ccand_p + row * H;
           const T* tc = tanhc_p + row * H;
           std::memcpy(dcc.data(), dc_p + r * H, sizeof(T) * H);  // split dc as dh above
-          if (draw_c.active) zoneout_keep(draw_c, row * H, H, lanes.data(), keep.get());
+          if (draw_c.active) zoneout_keep(draw_c, r, t, H, lanes.data(), keep.get());
           zoneout_bwd<T>(H, draw_c.active ? keep.get() : nullptr, T(p_c), dcc.data(), dc_p + r * H);
           const T* pp_o = pp ? pp + 2 * H : nullptr;
           T* dpp_o = dpp ? dpp + 2 * H : nullptr;
@@ -419,12 +419,27 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
           d_w_hr};
 }
 
-// Zoneout draws as Python passes them: (seed_h, threshold_h, seed_c, threshold_c); a negative
-// threshold means no training mask for that state.
-std::pair<ZoneoutDraw, ZoneoutDraw> zoneout_draws(const std::vector<int64_t>& d) {
-  TORCH_CHECK(d.size() == 4, "zoneout draws: expected (seed_h, threshold_h, seed_c, threshold_c)");
-  const auto one = [](int64_t seed, int64_t threshold) {
-    return threshold < 0 ? ZoneoutDraw{} : ZoneoutDraw{static_cast<uint64_t>(seed), static_cast<uint32_t>(threshold), true};
+// Zoneout draws as Python passes them (rnnx.fused.function.kernel_draws): (key_h, threshold_h,
+// key_c, threshold_c), a negative threshold meaning no training mask for that state; when a mask
+// is drawn, followed by the global sample index of each of the `batch` rows.
+// The masks are read for rows r < sizes[t] <= batch (check_*_arguments ensure it).
+std::pair<ZoneoutDraw, ZoneoutDraw> zoneout_draws(const std::vector<int64_t>& d, const torch::Tensor& state) {
+  const int64_t batch = state.dim() > 0 ? state.size(0) : 0;
+  TORCH_CHECK(d.size() >= 4, "zoneout draws: expected (key_h, threshold_h, key_c, threshold_c, samples...); got ",
+              d.size(), " values");
+  const bool any = d[1] >= 0 || d[3] >= 0;
+  TORCH_CHECK(d.size() == (any ? 4 + static_cast<size_t>(batch) : 4), "zoneout draws: expected ",
+              any ? 4 + batch : 4, " values (4, then one global sample index per batch row when a mask is drawn); got ",
+              d.size());
+  for (size_t i = 4; i < d.size(); ++i)
+    TORCH_CHECK(d[i] >= 0, "zoneout draws: sample indices must be >= 0; got ", d[i], " for row ", i - 4);
+  const auto one = [&](int64_t key, int64_t threshold) {
+    if (threshold < 0) return ZoneoutDraw{};
+    TORCH_CHECK(threshold <= 65536, "zoneout draws: a threshold is at most 65536; got ", threshold);
+    ZoneoutDraw draw{static_cast<uint64_t>(key), static_cast<uint32_t>(threshold), true, {}};
+    draw.sample_keys.reserve(batch);
+    for (size_t i = 4; i < d.size(); ++i) draw.sample_keys.push_back(mix(draw.key, static_cast<uint64_t>(d[i])));
+    return draw;
   };
   return {one(d[0], d[1]), one(d[2], d[3])};
 }
@@ -441,7 +456,7 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
                                    std::vector<int64_t> draws, double p_h, double p_c,
                                    c10::optional<torch::Tensor> w_hr) {
   const Options o{kind, reverse, layer_norm, peephole, save};
-  const auto [draw_h, draw_c] = zoneout_draws(draws);
+  const auto [draw_h, draw_c] = zoneout_draws(draws, h0);
   gi = gi.contiguous();
   h0 = h0.contiguous();
   w_hh = w_hh.contiguous();
@@ -460,7 +475,7 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
                                     c10::optional<torch::Tensor> mask, std::vector<int64_t> draws, double p_h,
                                     double p_c, c10::optional<torch::Tensor> w_hr) {
   const Options o{kind, reverse, layer_norm, peephole};
-  const auto [draw_h, draw_c] = zoneout_draws(draws);
+  const auto [draw_h, draw_c] = zoneout_draws(draws, d_hn);
   d_out = d_out.contiguous();
   d_hn = d_hn.contiguous();
   w_hh = w_hh.contiguous();
