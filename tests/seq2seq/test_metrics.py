@@ -60,5 +60,5 @@ def test_evaluate_needs_vocabularies_for_pairs() -> None:
         seq2seq.evaluate(model, [("ab", "ba"), *reverse_task().batches("test", batch_size=8)])
     with pytest.raises(ValueError, match=r"evaluate: data must not be empty"):
         seq2seq.evaluate(model, [])
-    with pytest.raises(ValueError, match=r"translate: source 1 is empty"):
+    with pytest.raises(ValueError, match=r"translate: sources\[1\] is empty"):
         seq2seq.translate(model, ["ab", ""])

@@ -128,13 +128,29 @@ def test_batches_pad_and_report_lengths() -> None:
         (lambda: get_task("reverse", train_size=0), r"train_size must be >= 1; got 0"),
         (
             lambda: make_batches([("", "a")], *_vocabs(), batch_size=2),
-            r"make_batches: sources and targets must not be empty",
+            r"make_batches: pairs\[0\] has an empty source",
         ),
+        (lambda: make_batches([], *_vocabs(), batch_size=2), r"make_batches: pairs must not be empty"),
     ],
 )
 def test_bad_arguments(call: object, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "pattern"),
+    [
+        ("ab", r"make_batches: pairs must be a list or tuple of \(source, target\) pairs; got str"),
+        ([("a", "b"), None], r"make_batches: pairs\[1\] must be a \(source, target\) pair; got NoneType"),
+        ([("a", "b", "c")], r"make_batches: pairs\[0\] must be a \(source, target\) pair; got tuple of length 3"),
+        ([("a", None)], r"make_batches: pairs\[0\]\[1\] must be a str or a list/tuple of token strs; got NoneType"),
+        ([(["a", 3], "b")], r"make_batches: pairs\[0\]\[0\]\[1\] must be a token str; got int"),
+    ],
+)
+def test_bad_pairs_are_named(pairs: object, pattern: str) -> None:
+    with pytest.raises(TypeError, match=pattern):
+        make_batches(pairs, *_vocabs(), batch_size=2)  # type: ignore[arg-type]
 
 
 def _vocabs() -> tuple[tasks.Vocab, tasks.Vocab]:

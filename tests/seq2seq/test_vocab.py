@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,38 @@ def test_bad_ids_and_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Vocab: not a saved vocabulary"):
         Vocab.load(bad)
     bad.write_text("{")
-    with pytest.raises(ValueError, match=r"is not valid JSON"):
+    with pytest.raises(ValueError, match=r"bad.json: not valid JSON"):
         Vocab.load(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"missing.json: no such file"):
         Vocab.load(tmp_path / "missing.json")
+
+
+def test_fingerprint_identifies_the_token_order(tmp_path: Path) -> None:
+    vocab = Vocab(["a", "b", "c"])
+    assert vocab.fingerprint == Vocab(["a", "b", "c"]).fingerprint
+    assert len(vocab.fingerprint) == 64
+    assert vocab.fingerprint != Vocab(["b", "a", "c"]).fingerprint
+    assert vocab.fingerprint != Vocab(["a", "b"]).fingerprint
+    assert Vocab(["ab", "c"]).fingerprint != Vocab(["a", "bc"]).fingerprint  # tokens, not their concatenation
+    path = tmp_path / "v.json"
+    vocab.save(path)
+    assert Vocab.load(path, fingerprint=vocab.fingerprint) == vocab
+    Vocab(["b", "a", "c"]).save(path)
+    with pytest.raises(ValueError, match=r"v.json: the tokens differ from those the model was saved with"):
+        Vocab.load(path, fingerprint=vocab.fingerprint)
+
+
+def test_pickle_rebuilds_through_the_checks() -> None:
+    vocab = Vocab(["a", "b"])
+    copy = pickle.loads(pickle.dumps(vocab))
+    assert copy == vocab
+    assert copy.index("b") == 5
+    bad = Vocab.__new__(Vocab)
+    with pytest.raises(ValueError, match=r"token 'a' is a duplicate"):
+        bad.__setstate__({"tokens": ["a", "a"]})
+    with pytest.raises(ValueError, match=r"a pickled vocabulary must hold a list of tokens"):
+        bad.__setstate__({"tokens": "ab"})
+    old = Vocab.__new__(Vocab)  # pickled before Vocab had __getstate__: the attribute dict
+    old.__setstate__({"_itos": ["<pad>", "<sos>", "<eos>", "<unk>", "a"], "_stoi": {}})
+    assert old == Vocab(["a"])
+    assert old.index("a") == 4

@@ -62,6 +62,59 @@ def check_lengths(owner: str, name: str, lengths: object, *, batch: int, steps: 
     return lengths
 
 
+Source = str | Sequence[str]
+"""One source or target: a string (its characters are the tokens) or a list/tuple of token strings."""
+
+
+def check_source(owner: str, where: str, value: object) -> Source:
+    """Return ``value`` if it is a :data:`Source`: a ``str``, or a list or tuple of ``str``.
+
+    Raises:
+        TypeError: anything else (``None``, a number, a tensor, a token that is not a string),
+            naming ``where`` (``sources[2]``, ``sources[2][0]``).
+    """
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{owner}: {where} must be a str or a list/tuple of token strs; got {type(value).__name__}")
+    for index, token in enumerate(value):
+        if not isinstance(token, str):
+            raise TypeError(f"{owner}: {where}[{index}] must be a token str; got {type(token).__name__}")
+    return value
+
+
+def check_pairs(owner: str, name: str, pairs: object) -> list[tuple[Source, Source]]:
+    """Return ``pairs`` as a list if it is a list or tuple of ``(source, target)`` pairs of
+    non-empty :data:`Source` values.
+
+    Raises:
+        TypeError: ``pairs`` is not a list/tuple, an item is not a pair, or a side is not a
+            source, naming the position (``pairs[3][1]``).
+        ValueError: no pairs, or an empty source or target.
+    """
+    if not isinstance(pairs, list | tuple):
+        raise TypeError(
+            f"{owner}: {name} must be a list or tuple of (source, target) pairs; got {type(pairs).__name__}"
+        )
+    if not pairs:
+        raise ValueError(f"{owner}: {name} must not be empty")
+    out: list[tuple[Source, Source]] = []
+    for index, pair in enumerate(pairs):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            got = (
+                f"{type(pair).__name__} of length {len(pair)}"
+                if isinstance(pair, list | tuple)
+                else type(pair).__name__
+            )
+            raise TypeError(f"{owner}: {name}[{index}] must be a (source, target) pair; got {got}")
+        source = check_source(owner, f"{name}[{index}][0]", pair[0])
+        target = check_source(owner, f"{name}[{index}][1]", pair[1])
+        if len(source) == 0 or len(target) == 0:
+            raise ValueError(f"{owner}: {name}[{index}] has an empty {'source' if len(source) == 0 else 'target'}")
+        out.append((source, target))
+    return out
+
+
 def pad_ids(sequences: Sequence[Sequence[int]], *, pad_id: int) -> tuple[Tensor, Tensor]:
     """Stack id lists into ``(B, T_max)`` padded with ``pad_id``, and their lengths ``(B,)``.
 

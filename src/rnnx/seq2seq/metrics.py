@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
 
 import torch
 from torch import Tensor
 
 from rnnx._checks import check_int
+from rnnx.seq2seq._inputs import check_pairs
 from rnnx.seq2seq.model import Seq2Seq
 from rnnx.seq2seq.tasks import Batch, Pair, make_batches
 
@@ -71,11 +71,19 @@ def evaluate(
         (``<eos>`` included) matched position by position, and the counts behind them.
 
     Raises:
-        ValueError: pairs given to a model without vocabularies, or no data.
+        TypeError: ``data`` is not a list of pairs or of batches, or mixes them; a pair that is
+            not ``(source, target)`` of strs or token lists, naming its position (``data[3][0]``).
+        ValueError: pairs given to a model without vocabularies, no data, or an empty source or
+            target.
     """
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"evaluate: model must be an rnnx.seq2seq.Seq2Seq; got {type(model).__name__}")
     check_int("evaluate", "batch_size", batch_size, minimum=1)
+    given: object = data
+    if not isinstance(given, Iterable) or isinstance(given, str | bytes):
+        raise TypeError(
+            f"evaluate: data must be a list of (source, target) pairs or of Batch objects; got {type(given).__name__}"
+        )
     items: list[object] = list(data)
     if not items:
         raise ValueError("evaluate: data must not be empty")
@@ -85,7 +93,8 @@ def evaluate(
     if not batches:
         if model.src_vocab is None or model.tgt_vocab is None:
             raise ValueError("evaluate: pairs need a model with src_vocab and tgt_vocab; pass Batch objects instead")
-        batches = make_batches(cast(list[Pair], items), model.src_vocab, model.tgt_vocab, batch_size=batch_size)
+        pairs = check_pairs("evaluate", "data", items)
+        batches = make_batches(pairs, model.src_vocab, model.tgt_vocab, batch_size=batch_size)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

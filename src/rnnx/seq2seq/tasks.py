@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from rnnx._checks import check_choice, check_int
-from rnnx.seq2seq._inputs import pad_ids
+from rnnx.seq2seq._inputs import check_pairs, pad_ids
 from rnnx.seq2seq.vocab import Vocab
 
 Pair = tuple[str, str]
@@ -103,20 +103,18 @@ def make_batches(
         shuffle: shuffle the examples first, with ``seed``.
 
     Raises:
+        TypeError: ``pairs`` is not a list/tuple of pairs of sources (a str or a list/tuple of
+            token strs), naming the position (``pairs[3][1]``).
         ValueError: ``batch_size < 1``, no pairs, or an empty source or target.
     """
     check_int("make_batches", "batch_size", batch_size, minimum=1)
-    if not pairs:
-        raise ValueError("make_batches: pairs must not be empty")
-    order = list(range(len(pairs)))
+    checked = check_pairs("make_batches", "pairs", pairs)
+    order = list(range(len(checked)))
     if shuffle:
         random.Random(seed).shuffle(order)
     batches = []
     for start in range(0, len(order), batch_size):
-        chunk = [pairs[i] for i in order[start : start + batch_size]]
-        for source, target in chunk:
-            if len(source) == 0 or len(target) == 0:
-                raise ValueError(f"make_batches: sources and targets must not be empty; got {(source, target)!r}")
+        chunk = [checked[i] for i in order[start : start + batch_size]]
         src, src_lengths = pad_ids([src_vocab.encode(s, add_eos=False) for s, _ in chunk], pad_id=src_vocab.pad_id)
         tgt, tgt_lengths = pad_ids([tgt_vocab.encode(t, add_sos=True) for _, t in chunk], pad_id=tgt_vocab.pad_id)
         batches.append(Batch(src, src_lengths, tgt, tgt_lengths))

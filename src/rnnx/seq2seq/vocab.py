@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rnnx._checks import check_int
+from rnnx._files import FileFormatError, read_json, write_json
 
 PAD, SOS, EOS, UNK = "<pad>", "<sos>", "<eos>", "<unk>"
 SPECIALS: tuple[str, ...] = (PAD, SOS, EOS, UNK)
 PAD_ID, SOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 FORMAT = "rnnx.seq2seq.Vocab/1"
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``, so a reader never sees a half-written file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Vocab:
@@ -153,6 +139,26 @@ class Vocab:
 
     # -- persistence -------------------------------------------------------------------------
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (64 hex digits) of every token in id order: two vocabularies agree on every id
+        exactly when their fingerprints are equal. A saved model records it to find a vocabulary
+        file whose tokens were reordered, edited or swapped for another model's."""
+        return fingerprint(self._itos)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"tokens": self._itos[len(SPECIALS) :]}
+
+    def __setstate__(self, state: object) -> None:
+        """Rebuild from the pickled tokens through the constructor's checks, so a pickle
+        (``torch.load(weights_only=True)`` included) cannot make a vocabulary whose two maps
+        disagree."""
+        if isinstance(state, dict) and isinstance(state.get("_itos"), list):  # pickled before __getstate__
+            state = {"tokens": state["_itos"][len(SPECIALS) :]}
+        if not isinstance(state, dict) or not isinstance(state.get("tokens"), list):
+            raise ValueError("Vocab: a pickled vocabulary must hold a list of tokens")
+        self.__init__(state["tokens"])  # type: ignore[misc]
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "tokens": self._itos[len(SPECIALS) :]}
 
@@ -162,6 +168,7 @@ class Vocab:
 
         Raises:
             ValueError: ``data`` is not a saved vocabulary.
+            TypeError: a token that is not a non-empty string.
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("tokens"), list):
             raise ValueError(f"Vocab: not a saved vocabulary (expected format {FORMAT!r} and a token list)")
@@ -169,19 +176,39 @@ class Vocab:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the vocabulary as JSON (atomically)."""
-        write_atomic(path, (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+        write_json(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Vocab:
+    def load(cls, path: str | os.PathLike[str], *, fingerprint: str | None = None) -> Vocab:
         """Read a vocabulary written by :meth:`save`.
+
+        Args:
+            path: the JSON file.
+            fingerprint: the :attr:`fingerprint` recorded when it was saved; when given, a file
+                whose tokens differ from those (reordered, edited, another model's) is refused.
 
         Raises:
             FileNotFoundError: no file at ``path``.
-            ValueError: the file is not a saved vocabulary.
+            FileFormatError: (a ``ValueError``) the file is not a saved vocabulary (empty, not
+                JSON, no format or token list, a bad or repeated token), or its fingerprint
+                differs; the message names the file.
         """
-        with open(path, encoding="utf-8") as handle:
-            try:
-                data = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"Vocab: {path} is not valid JSON ({error})") from None
-        return cls.from_dict(data)
+        data = read_json(path)
+        try:
+            vocab = cls.from_dict(data)
+        except (TypeError, ValueError) as error:
+            raise FileFormatError(f"{path}: {error}") from None
+        if fingerprint is not None and vocab.fingerprint != fingerprint:
+            raise FileFormatError(
+                f"{path}: the tokens differ from those the model was saved with (fingerprint "
+                f"{vocab.fingerprint[:12]}..., expected {fingerprint[:12]}...); the file was edited, "
+                "reordered or belongs to another model"
+            )
+        return vocab
+
+
+def fingerprint(tokens: Sequence[str]) -> str:
+    """SHA-256 of ``tokens`` (in order, specials included) as compact UTF-8 JSON; see
+    :attr:`Vocab.fingerprint`."""
+    text = json.dumps(list(tokens), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
