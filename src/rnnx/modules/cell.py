@@ -25,6 +25,7 @@ from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GR
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_features, unpack_state
 from rnnx.modules.variants import VariantOptions
+from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
 
@@ -126,27 +127,34 @@ class RecurrentCell(VariantOptions, TorchCompatible):
             ``h'`` (``(h', c')`` for LSTMCell), each ``(B, H)`` or ``(H,)``.
 
         Raises:
-            TypeError, ValueError: on an input or state that does not fit the cell.
+            TypeError, ValueError: on an input or state that does not fit the cell, or a
+                parameter replaced by one of the wrong shape, dtype, device or layout
+                (:class:`rnnx.errors.InputError`, also a ``RuntimeError``).
         """
         name = type(self).__name__
         x = check_tensor(name, "input", input)
         if x.dim() not in (1, 2):
             raise ValueError(f"{name}: input must be 2-D (B, I) or 1-D unbatched (I,); got shape {tuple(x.shape)}")
         check_features(name, "input", x, self.input_size)
-        weight_ih: Tensor = self._parameters["weight_ih"]  # type: ignore[assignment]
-        check_matches(
-            name,
-            "input",
-            x,
-            dtype=weight_ih.dtype,
-            device=weight_ih.device,
-            what="the parameter weight_ih",
-        )
+        # Not _parameters: a weight replaced by a plain tensor is used as it is. Each weight,
+        # this one included, is checked below (check_weights).
+        weight_ih = self.weight_ih
+        if isinstance(weight_ih, Tensor):
+            check_matches(
+                name,
+                "input",
+                x,
+                dtype=weight_ih.dtype,
+                device=weight_ih.device,
+                what="the parameter weight_ih",
+            )
         is_batched = x.dim() == 2
         if not is_batched:
             x = x.unsqueeze(0)
         state = self._initial_state(hx, x, is_batched)
-        w = DirectionWeights({kind: getattr(self, kind) for kind, _ in self._kinds})
+        tensors = [getattr(self, kind) for kind, _ in self._kinds]
+        check_weights(name, self._kinds, tensors, x)
+        w = DirectionWeights({kind: t for (kind, _), t in zip(self._kinds, tensors, strict=True)})
         if self.weight_drop and self.training:
             w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
         single_step = "the fused kernels run whole sequences; a single-step cell has none"

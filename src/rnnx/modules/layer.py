@@ -27,6 +27,7 @@ from rnnx.fused import fused_scan, fused_unsupported, load_extension, prefers_fu
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
 from rnnx.modules.variants import VariantOptions
+from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, run_stack, scan
 from rnnx.recurrence.masks import global_samples
 
@@ -151,6 +152,8 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             resolve_backend(name, "native", self.native_unsupported(training=False))
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
+        # (name, shape) of every weight, for the check on each forward call.
+        self._weight_shapes: list[tuple[str, tuple[int, ...]]] = []
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         out_size = proj_size or hidden_size
         for layer in range(num_layers):
@@ -162,6 +165,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 for param_name, shape in zip(names, shapes.values(), strict=True):
                     self.register_parameter(param_name, nn.Parameter(torch.empty(shape, **factory)))
                 self._flat_weights_names.extend(names)
+                self._weight_shapes.extend(zip(names, shapes.values(), strict=True))
                 self._all_weights.append(names)
         # Parameter kinds, computed once: forward calls look them up on every call.
         self._kinds = {name: parameter_kind(name) for name in self._flat_weights_names}
@@ -188,9 +192,11 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         """The parameters grouped per layer and direction, as in ``torch.nn``."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
-    def _call_weights(self) -> list[Tensor]:
-        """The flat weights for one forward call, with weight drop drawn if active."""
+    def _call_weights(self, like: Tensor) -> list[Tensor]:
+        """The flat weights for one forward call, checked against ``like`` (the input), with
+        weight drop drawn if active."""
         weights = self._flat_weights
+        check_weights(type(self).__name__, self._weight_shapes, weights, like)
         if self.weight_drop and self.training:
             weights = [
                 drop_weight(w, self.weight_drop, training=True) if self._kinds[n] == "weight_hh" else w
@@ -277,23 +283,26 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             sequence's own last step.
 
         Raises:
-            TypeError, ValueError: on any input or state that does not fit the layer.
+            TypeError, ValueError: on any input or state that does not fit the layer, or a
+                parameter replaced by one of the wrong shape, dtype, device or layout
+                (:class:`rnnx.errors.InputError`, also a ``RuntimeError``).
         """
         name = type(self).__name__
         seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
         first = getattr(self, self._flat_weights_names[0])
-        check_matches(
-            name,
-            "input",
-            seq.data,
-            dtype=first.dtype,
-            device=first.device,
-            what=f"the parameter {self._flat_weights_names[0]}",
-        )
+        if isinstance(first, Tensor):  # each weight, this one included, is checked in _call_weights
+            check_matches(
+                name,
+                "input",
+                seq.data,
+                dtype=first.dtype,
+                device=first.device,
+                what=f"the parameter {self._flat_weights_names[0]}",
+            )
         state = self._initial_state(hx, seq, seq.data)
         tracer = self._tracer
         backend = self._resolve(seq) if tracer is None else "reference"
-        weights = self._call_weights()
+        weights = self._call_weights(seq.data)
         # Each row's global sample index keys its random masks (rnnx.sample_offset).
         samples = global_samples(seq.batch, seq.sorted_indices) if self.training else None
         if tracer is not None:  # rnnx.trace: the reference loop, recording every step
