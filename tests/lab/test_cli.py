@@ -87,6 +87,42 @@ def test_bad_flags_and_files_exit_2_with_one_line(tmp_path: Path, args: list[str
         ),
         (["compare", "--models", "lstm,lstm", "--out", "o"], "rnnx compare: error: compare: models must be distinct"),
         (["generate", "nowhere"], "rnnx generate: error: 'nowhere' is not a run directory"),
+        (["train", "--lr", "inf", "--out", "o"], "rnnx train: error: argument --lr: expected a finite number >= 0"),
+        (["train", "--lr", "nan", "--out", "o"], "rnnx train: error: argument --lr: expected a finite number >= 0"),
+        (["train", "--lr", "-1", "--out", "o"], "rnnx train: error: argument --lr: expected a finite number >= 0"),
+        (
+            ["train", "--dropout", "1", "--out", "o"],
+            "rnnx train: error: argument --dropout: expected a number >= 0 and < 1",
+        ),
+        (
+            ["train", "--clip", "inf", "--out", "o"],
+            "rnnx train: error: argument --clip: expected a finite number > 0 or",
+        ),
+        (["train", "--weight-decay", "-0.1", "--out", "o"], "rnnx train: error: argument --weight-decay: expected a"),
+        (["train", "--seed", "-1", "--out", "o"], "rnnx train: error: argument --seed: expected an integer >= 0"),
+        (["train", "--warmup-steps", "-1", "--out", "o"], "rnnx train: error: argument --warmup-steps: expected an"),
+        (
+            ["train", "--seq-len", "0", "--out", "o"],
+            "rnnx train: error: argument --seq-len: expected a positive integer",
+        ),
+        (
+            ["train", "--task-option", "noise=nan", "--task", "sine", "--out", "o"],
+            "rnnx train: error: sine: noise must",
+        ),
+        (["train", "--device", "tpu", "--out", "o"], "rnnx train: error: TrainConfig: device must be auto, cpu, cuda"),
+        (["train", "--out", "f"], "rnnx train: error: --out 'f' is a file, not a directory; name a new or empty"),
+        (["train", "--out", "mine"], "rnnx train: error: --out 'mine' is not empty and is not an rnnx training run"),
+        (["compare", "--out", "mine"], "rnnx compare: error: --out 'mine' is not empty and is not an rnnx comparison"),
+        (["claims", "--out", "mine"], "rnnx claims: error: --out 'mine' is not empty and is not an rnnx claims output"),
+        (
+            ["compare", "--seeds", "0", "--out", "o"],
+            "rnnx compare: error: argument --seeds: expected a positive integer",
+        ),
+        (["generate", "x", "--temperature", "inf"], "rnnx generate: error: argument --temperature: expected a finite"),
+        (
+            ["train", "--task", "csv", "--path", "nan.csv", "--column", "value", "--out", "o"],
+            "rnnx train: error: csv: line 4 of '/.*/nan.csv': column 'value' holds 'nan'; every value must be a finite",
+        ),
     ],
 )
 def test_more_bad_input_in_process(
@@ -94,10 +130,80 @@ def test_more_bad_input_in_process(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.toml").write_text('colour = "red"\n')
-    assert main(args) == 2
+    (tmp_path / "f").write_text("a file of the user's")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    (tmp_path / "nan.csv").write_text("t,value\n" + "".join(f"{k},{'nan' if k == 2 else k}\n" for k in range(60)))
+    with pytest.raises(SystemExit) as stop:
+        assert main(args) == 2
+        raise SystemExit(2)
+    assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith(message)
+    assert err.startswith(message) or re.match(message, err), err
+    assert not (tmp_path / "o").exists()
+    assert (tmp_path / "f").read_text() == "a file of the user's"
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep.txt"]
+
+
+def test_a_device_without_cuda_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = rnnx("train", *TINY, "--device", "cuda", "--out", "o", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "rnnx train: error: TrainConfig: device 'cuda' is not available here (torch.cuda.is_available() is False); "
+        "use device cpu or auto\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_diverging_run_stops_with_exit_2_and_keeps_its_checkpoint(tmp_path: Path) -> None:
+    args = ["train", *TINY, *SMALL, "--epochs", "3", "--lr", "1e30", "--clip", "none", "--out", "o"]
+    result = rnnx(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"rnnx train: error: training diverged: the training loss is (inf|nan) at step \d+ \(epoch 1, batch \d of 4\); "
+        r"the run stopped before writing its first checkpoint to 'o'\. Try a smaller lr, or clip\n",
+        result.stderr,
+    ), result.stderr
+    assert not (tmp_path / "o" / "checkpoint.json").exists()
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnx.lab.outputs import Output
+    from rnnx.lab.train import ProgressEvent
+
+    config = [*TINY, *SMALL]
+    assert main(["train", *config, "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads(capsys.readouterr().out)
+
+    def kill(event: ProgressEvent) -> None:
+        raise KeyboardInterrupt
+
+    import rnnx.lab.progress as progress
+
+    original = progress.Bars.callback
+    progress.Bars.callback = lambda self, label: kill  # type: ignore[method-assign, assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            main(["train", *config, "--out", str(tmp_path / "run")])
+    finally:
+        progress.Bars.callback = original  # type: ignore[method-assign]
+    Output.existing(tmp_path / "run", "run")
+    assert main(["train", *config, "--out", str(tmp_path / "run")]) == 2
+    assert "already holds a run (no checkpoint yet); continue it with resume=True (rnnx train --resume" in (
+        capsys.readouterr().err
+    )
+    assert main(["train", "--resume", str(tmp_path / "run"), "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"rnnx train: {tmp_path / 'run'} has no checkpoint yet (stopped before its first epoch ended); "
+        "starting it from step 0 with its saved config\n"
+    )
+    assert json.loads(captured.out) == whole | {"train_seconds": json.loads(captured.out)["train_seconds"]}
 
 
 def test_train_resume_and_generate_end_to_end(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from rnnx.lab.checkpoint import latest_checkpoint
 from rnnx.lab.config import TrainConfig
-from rnnx.lab.train import ProgressEvent, evaluate, learning_rate, train
+from rnnx.lab.train import ProgressEvent, TrainingDivergedError, evaluate, learning_rate, train
 
 TINY = {"seq_len": 6, "train_size": 96, "valid_size": 32, "test_size": 32}
 
@@ -188,3 +188,67 @@ def test_progress_bars_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None
     assert "12/12" in err  # 2 epochs of 6 steps
     with Bars(enabled=False) as quiet:
         assert quiet.callback("x") is None
+
+
+class NanAfter(torch.nn.Module):
+    """A built model whose training output turns NaN from its ``n``-th training forward on."""
+
+    def __init__(self, inner: torch.nn.Module, n: int) -> None:
+        super().__init__()
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        out: torch.Tensor = self.inner(inputs, lengths)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.n:
+                return out * float("nan")
+        return out
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    from rnnx.lab.models import build_model
+    from rnnx.lab.tasks import get_task
+
+    torch.manual_seed(0)
+    model = NanAfter(build_model("lstm", get_task("adding", **TINY), hidden_size=6), n=9)  # epoch 2, batch 3
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match=r"the training loss is nan at step 9 \(epoch 2, batch 3 of 6\)"):
+        train(config(), out_dir=run, model=model)
+    assert latest_checkpoint(run) == run / "checkpoints" / "epoch-0001"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(TrainingDivergedError, match="keeps its checkpoint of epoch 1 and its best weights"):
+        train(config(), out_dir=run, model=NanAfter(model.inner, n=3), resume=True)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    with pytest.raises(TrainingDivergedError, match="at step 1 .* stopped before its first checkpoint"):
+        train(config(), out_dir=tmp_path / "new", model=NanAfter(model.inner, n=1))
+    with pytest.raises(TrainingDivergedError, match="the training loss is nan at step 1 .*; the run stopped"):
+        train(config(), model=NanAfter(model.inner, n=1))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": float("inf")}, "TrainConfig: lr must be a finite number >= 0; got inf"),
+        ({"lr": float("nan")}, "TrainConfig: lr must be a finite number >= 0; got nan"),
+        ({"lr": -1e-3}, "TrainConfig: lr must be a finite number >= 0; got -0.001"),
+        ({"weight_decay": float("nan")}, "TrainConfig: weight_decay must be a finite number >= 0"),
+        ({"dropout": 1.0}, r"TrainConfig: dropout must be a finite number >= 0 and < 1; got 1.0"),
+        ({"clip": float("inf")}, "TrainConfig: clip must be a finite number > 0 or None; got inf"),
+        ({"device": "tpu"}, "TrainConfig: device must be auto, cpu, cuda, cuda:N or mps; got 'tpu'"),
+        ({"task_options": [1]}, "TrainConfig: task_options must be a dict; got list"),
+        ({"quick": "yes"}, "TrainConfig: quick must be a bool; got str 'yes'"),
+    ],
+)
+def test_bad_values_are_refused_before_training(changes: dict[str, object], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        train(config(**changes))
+
+
+def test_a_device_that_is_not_here_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        ValueError, match=r"device 'cuda' is not available here \(torch.cuda.is_available\(\) is False\)"
+    ):
+        train(config(device="cuda"), out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

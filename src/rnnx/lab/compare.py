@@ -168,18 +168,21 @@ def compare(
             raise ValueError(f"compare: seeds must be >= 1; got {seeds!r}")
         seeds = list(range(seeds))
     root = None if out_dir is None else Path(out_dir)
-    if root is not None:  # the resolved settings of the whole comparison, beside its results
-        settings = config.resolve().to_dict() | {"models": models, "seeds": list(seeds)}
-        settings |= {"sweep": {sweep[0]: list(sweep[1])}} if sweep else {}
-        _claim_output(root, settings, resume=resume)
-    if sweep is None:
-        results = _compare_one(config, models, list(seeds), root, resume, progress)
-    else:
+    # the resolved settings of the whole comparison, saved beside its results
+    settings = config.resolve().to_dict() | {"models": models, "seeds": list(seeds)}
+    settings |= {"sweep": {sweep[0]: list(sweep[1])}} if sweep else {}
+    if sweep is not None:
         parameter, values = sweep
         if parameter not in task_options(config.task):
             raise ValueError(f"compare: task {config.task!r} has no option {parameter!r} to sweep")
         if not values:
             raise ValueError(f"compare: the sweep over {parameter} needs at least one value")
+    if root is not None:
+        _claim_output(root, settings, resume=resume)
+    if sweep is None:
+        results = _compare_one(config, models, list(seeds), root, resume, progress)
+    else:
+        parameter, values = sweep
         points = []
         for value in values:
             options = {**config.task_options, parameter: value}

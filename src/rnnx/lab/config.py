@@ -79,6 +79,11 @@ class TrainConfig:
             ValueError/TypeError: naming the field with a bad value.
         """
         owner = "TrainConfig"
+        for name, kind in (("task", str), ("model", str), ("device", str)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{owner}: {name} must be a str; got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.task_options, dict):
+            raise TypeError(f"{owner}: task_options must be a dict; got {type(self.task_options).__name__}")
         preset = QUICK if self.quick else DEFAULTS
         epochs = preset["epochs"] if self.epochs is None else self.epochs
         hidden = preset["hidden_size"] if self.hidden_size is None else self.hidden_size
@@ -100,11 +105,6 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 check_int(owner, name, getattr(self, name), minimum=1)
         check_choice(owner, "schedule", self.schedule, SCHEDULES)
-        for name, kind in (("task", str), ("model", str), ("device", str)):
-            if not isinstance(getattr(self, name), kind):
-                raise TypeError(f"{owner}: {name} must be a str; got {type(getattr(self, name)).__name__}")
-        if not isinstance(self.task_options, dict):
-            raise TypeError(f"{owner}: task_options must be a dict; got {type(self.task_options).__name__}")
         check_bool(owner, "quick", self.quick)
         check_device_name(self.device)
         _check_number(owner, "lr", lr, low=0.0)  # 0 is allowed: a frozen, untrained control run

@@ -45,7 +45,7 @@ def marker_kind(root: Path) -> str | None:
         return None
     data = read_json(path)
     kind = data.get("rnnx")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise FileFormatError(f"{path}: 'rnnx' must be one of {', '.join(KINDS)}; got {kind!r}")
     if data.get("version") != VERSION:
         raise FileFormatError(f"{path}: version must be {VERSION}; got {data.get('version')!r}")

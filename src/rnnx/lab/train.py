@@ -9,12 +9,18 @@ numbers as one that was never interrupted.
 Data parallelism: launched by ``torchrun --nproc_per_node N``, each process takes an equal
 ``1/N`` shard of every global batch and ``DistributedDataParallel`` averages the gradients (gloo on
 CPU, NCCL on CUDA), which equals one process on the whole batch; the last, incomplete batch of
-an epoch is dropped so the shards stay equal. Process 0 alone writes the run directory.
+an epoch is dropped so the shards stay equal. Every process seeds identically and runs its shard
+inside :func:`rnnx.sample_offset` (the index of its first sample in the global batch), so rnnx's
+random masks (dropout, zoneout, recurrent dropout; weight drop is one mask per step, the same on
+every process) are those of one process on the whole batch. A process that waits more than
+``timeout`` seconds for the others (a frozen or dead peer) stops with :class:`PeerTimeoutError`.
+Process 0 alone writes the run directory.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import os
 import random
@@ -44,6 +50,7 @@ from rnnx.lab.memory import PeakMemory
 from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
 from rnnx.lab.outputs import Output, check_output
 from rnnx.lab.tasks import Task, get_task
+from rnnx.recurrence import sample_offset
 
 
 class TrainingDivergedError(ValueError):
@@ -142,15 +149,37 @@ def _device(config: TrainConfig) -> torch.device:
     return torch.device(name)
 
 
-def _distributed(device: torch.device) -> tuple[int, int, bool]:
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a data-parallel process waits for the others at a collective before giving up."""
+
+
+class PeerTimeoutError(TimeoutError):
+    """A data-parallel process waited longer than its timeout for the others."""
+
+
+def _peer_timeout(error: BaseException, timeout: float) -> PeerTimeoutError | None:
+    """The one-line error for a collective or rendezvous that timed out, else ``None``. Gloo and
+    the store raise a ``RuntimeError`` saying "Timed out ..."."""
+    if not isinstance(error, RuntimeError) or "timed out" not in str(error).lower():
+        return None
+    rank = os.environ.get("RANK", "?")
+    return PeerTimeoutError(
+        f"process {rank} waited more than timeout={timeout:g} s (--timeout) for the other processes of the "
+        "data-parallel run: one of them is frozen or has died"
+    )
+
+
+def _distributed(device: torch.device, timeout: float) -> tuple[int, int, bool]:
     """``(rank, world_size, created)``: under ``torchrun`` the process group is initialised here
-    unless the caller did (``created`` says whether we did, so we also tear it down)."""
+    unless the caller did (``created`` says whether we did, so we also tear it down); its
+    collectives give up after ``timeout`` seconds."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, False
     created = not dist.is_initialized()
     if created:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size(), created
 
 
@@ -223,7 +252,7 @@ def _diverged(what: str, run_dir: Path | None, epochs_done: int) -> TrainingDive
     if run_dir is None:
         kept = "the run stopped"
     elif epochs_done == 0:
-        kept = f"the run stopped before its first checkpoint; nothing in {str(run_dir)!r} was changed"
+        kept = f"the run stopped before writing its first checkpoint to {str(run_dir)!r}"
     else:
         kept = f"the run stopped; {str(run_dir)!r} keeps its checkpoint of epoch {epochs_done} and its best weights"
     return TrainingDivergedError(f"training diverged: {what}; {kept}. Try a smaller lr, or clip")
@@ -237,6 +266,7 @@ def train(
     progress: Callable[[ProgressEvent], None] | None = None,
     max_steps: int | None = None,
     model: nn.Module | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> TrainResult:
     """Train ``config.model`` on ``config.task`` and return what was measured.
 
@@ -251,6 +281,8 @@ def train(
         model: train this module instead of building ``config.model`` (which then only labels the
             run); it must take the task's batches like :func:`rnnx.lab.models.build_model`'s models.
             It is trained in place; on resume its weights are replaced by the checkpoint's.
+        timeout: under ``torchrun``, the seconds a process waits for the others at a collective
+            (gradient all-reduce, rendezvous) before it stops with :class:`PeerTimeoutError`.
 
     Returns:
         A :class:`TrainResult`; ``network`` is the model with its final weights; ``test_metric``
@@ -263,6 +295,7 @@ def train(
         TrainingDivergedError: the loss or the validation metric became NaN or infinite; nothing
             was written for that epoch.
         FileNotFoundError, FileFormatError: ``resume`` on a run with a missing or damaged file.
+        PeerTimeoutError: under ``torchrun``, another process did not answer within ``timeout``.
     """
     config = config.resolve()
     check_device(config.device)
@@ -273,11 +306,20 @@ def train(
     elif resume:
         raise ValueError("resume=True needs out_dir, the run directory to resume")
 
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
     device = _device(config)
-    # Every process has checked the run directory above before any can pass this rendezvous and write it.
-    rank, world, created = _distributed(device)
+    created = False
     try:
+        # Every process has checked the run directory above before any can pass this rendezvous and write it.
+        rank, world, created = _distributed(device, timeout)
         return _train(config, run_dir, checkpoint, resume, progress, max_steps, model, device, rank, world)
+    except RuntimeError as error:
+        timed_out = _peer_timeout(error, timeout) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
+        if timed_out is None:
+            raise
+        created = False  # a group whose peer is gone cannot be torn down collectively
+        raise timed_out from error
     finally:
         if created:
             dist.destroy_process_group()
@@ -384,7 +426,8 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, state["step"], total_steps)
             batch = batch.to(device)
-            loss = task.loss(task.forward(trainer, batch), batch)
+            with sample_offset(rank * (config.batch_size // world)):  # this shard's first global sample
+                loss = task.loss(task.forward(trainer, batch), batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip is not None:
