@@ -12,7 +12,8 @@
 ``rnnx COMMAND --help`` lists each command's options.
 
 Bad arguments, and the ``ValueError``/``TypeError``/``FileNotFoundError`` a command raises on bad
-input, print one line on stderr and exit with code 2.
+input (and the ``TimeoutError`` of a data-parallel run whose peer froze), print one line on stderr
+and exit with code 2.
 """
 
 from __future__ import annotations
@@ -63,6 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, TimeoutError) as error:
         print(f"rnnx {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -17,7 +17,9 @@ from pathlib import Path
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from rnnx.cli._args import positive_float
     from rnnx.lab.flags import add_training_flags
+    from rnnx.lab.train import DEFAULT_TIMEOUT
 
     parser = commands.add_parser(
         "train",
@@ -29,6 +31,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_training_flags(parser, models=False)
     parser.add_argument("--out", metavar="DIR", help="run directory (required unless --resume)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"under torchrun, stop when another process has not answered for this long (default {DEFAULT_TIMEOUT:g})",
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_settings(settings, source=args.config or "flags")
         out_dir, resume = Path(args.out), False
     with Bars() as bars:
-        result = train(config, out_dir=out_dir, resume=resume, progress=bars.callback(config.model))
+        result = train(
+            config, out_dir=out_dir, resume=resume, progress=bars.callback(config.model), timeout=args.timeout
+        )
     summary = {
         "model": result.model,
         "params": result.params,
