@@ -6,7 +6,7 @@ numbers. Each cell is written once from its equations (:mod:`rnnx.cells`) and ru
 machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused kernels.
 """
 
-from rnnx import cells, seq2seq
+from rnnx import cells, seq2seq, serialization
 from rnnx.backends import BACKENDS
 from rnnx.inspection import gradient_flow, trace
 from rnnx.modules import (
@@ -23,6 +23,7 @@ from rnnx.modules import (
     TransformerEncoder,
 )
 from rnnx.recurrence import sample_offset
+from rnnx.serialization import safe_globals
 
 __version__ = "0.1.0"
 
@@ -42,7 +43,9 @@ __all__ = [
     "__version__",
     "cells",
     "gradient_flow",
+    "safe_globals",
     "sample_offset",
     "seq2seq",
+    "serialization",
     "trace",
 ]
