@@ -82,7 +82,7 @@ class TransformerEncoder(nn.Module):
 
     Raises:
         ValueError/TypeError: bad options; an input whose rank or features do not fit; lengths of the
-        wrong shape, dtype or outside ``[1, T]``; more than ``max_len`` steps.
+            wrong shape, dtype or outside ``[1, T]``; more than ``max_len`` steps.
     """
 
     def __init__(
