@@ -220,9 +220,9 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
     with pytest.raises(TrainingDivergedError, match="keeps its checkpoint of epoch 1 and its best weights"):
         train(config(), out_dir=run, model=NanAfter(model.inner, n=3), resume=True)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
-    with pytest.raises(TrainingDivergedError, match="at step 1 .* stopped before its first checkpoint"):
+    with pytest.raises(TrainingDivergedError, match=r"at step 1 .* stopped before writing its first checkpoint"):
         train(config(), out_dir=tmp_path / "new", model=NanAfter(model.inner, n=1))
-    with pytest.raises(TrainingDivergedError, match="the training loss is nan at step 1 .*; the run stopped"):
+    with pytest.raises(TrainingDivergedError, match=r"the training loss is nan at step 1 .*; the run stopped\."):
         train(config(), model=NanAfter(model.inner, n=1))
 
 
