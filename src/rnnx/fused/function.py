@@ -99,7 +99,7 @@ def fused_scan(
     layer_norm = bool(getattr(cell, "layer_norm", False))
     peephole = bool(getattr(cell, "peephole", False))
     draws = kernel_draws(zoneout, state0[0].shape[0])
-    tensors = (
+    tensors: tuple[Tensor | None, ...] = (
         gi,
         state0[0],
         state0[1] if kind == LSTM else None,
@@ -113,6 +113,9 @@ def fused_scan(
         w.hidden_mask,
         w.get("weight_hr"),
     )
+    # The kernel reads each tensor as one dense row-major block and refuses any other layout
+    # (a transposed h0, an expanded mask); contiguous() returns a tensor that already is as it is.
+    tensors = tuple(None if t is None else t.contiguous() for t in tensors)
     # Whole-sequence buffers only when a backward pass can follow.
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     out, h, c, *_ = fused_scan_node(

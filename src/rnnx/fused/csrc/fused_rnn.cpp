@@ -23,14 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include "arguments.h"
 #include "cell_math.h"
 #include "small_gemm.h"
 
 namespace {
 
 using namespace rnnx;
-
-enum Kind : int64_t { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, INDRNN_RELU = 4, INDRNN_TANH = 5 };
 
 struct Options {
   int64_t kind;
@@ -39,8 +38,6 @@ struct Options {
   bool peephole;
   bool save = true;  // keep what the backward pass needs
 };
-
-int64_t gates_of(int64_t kind) { return kind == LSTM ? 4 : kind == GRU ? 3 : 1; }
 
 // Below this many multiply-adds per thread and sequence, waking a second thread costs more than
 // it saves.
@@ -444,7 +441,7 @@ std::pair<ZoneoutDraw, ZoneoutDraw> zoneout_draws(const std::vector<int64_t>& d,
   return {one(d[0], d[1]), one(d[2], d[3])};
 }
 
-torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? t->contiguous() : torch::Tensor(); }
+torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? *t : torch::Tensor(); }
 
 std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, bool peephole, bool save,
                                    torch::Tensor gi,
@@ -455,11 +452,12 @@ std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, 
                                    c10::optional<torch::Tensor> peep, c10::optional<torch::Tensor> mask,
                                    std::vector<int64_t> draws, double p_h, double p_c,
                                    c10::optional<torch::Tensor> w_hr) {
+  // Every tensor and scalar, before any is read (arguments.h): Python's wrapper makes them
+  // contiguous, this refuses anything else.
+  check_forward_arguments(kind, layer_norm, peephole, gi, batch_sizes, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w,
+                          ln_c_b, peep, mask, p_h, p_c, w_hr);
   const Options o{kind, reverse, layer_norm, peephole, save};
   const auto [draw_h, draw_c] = zoneout_draws(draws, h0);
-  gi = gi.contiguous();
-  h0 = h0.contiguous();
-  w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnnx_fused_forward", [&] {
     return forward_impl<scalar_t>(o, gi, batch_sizes, h0, opt(c0), w_hh, opt(b_hh), opt(ln_hh_w), opt(ln_hh_b),
                                   opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), draw_h, draw_c, p_h, p_c,
@@ -474,11 +472,10 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
                                     c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> peep,
                                     c10::optional<torch::Tensor> mask, std::vector<int64_t> draws, double p_h,
                                     double p_c, c10::optional<torch::Tensor> w_hr) {
+  check_backward_arguments(kind, layer_norm, peephole, batch_sizes, d_out, d_hn, d_cn, saved, w_hh, ln_hh_w, ln_c_w,
+                           peep, mask, p_h, p_c, w_hr);
   const Options o{kind, reverse, layer_norm, peephole};
   const auto [draw_h, draw_c] = zoneout_draws(draws, d_hn);
-  d_out = d_out.contiguous();
-  d_hn = d_hn.contiguous();
-  w_hh = w_hh.contiguous();
   return AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "rnnx_fused_backward", [&] {
     return backward_impl<scalar_t>(o, batch_sizes, d_out, d_hn, opt(d_cn), saved, w_hh, opt(ln_hh_w), opt(ln_c_w),
                                    opt(peep), opt(mask), draw_h, draw_c, p_h, p_c, opt(w_hr));
@@ -488,11 +485,10 @@ std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm,
 // C = A B with the packed small GEMM the loops use (B given as B^T when b_transposed), on the
 // calling thread: for tests and `benchmarks/small_gemm.py`.
 torch::Tensor small_gemm(torch::Tensor a, torch::Tensor b, bool b_transposed) {
-  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.scalar_type() == b.scalar_type(), "small_gemm: two 2-d tensors");
+  check_gemm_operands(a, b);
   const int64_t k = a.size(1), n = b_transposed ? b.size(0) : b.size(1);
-  TORCH_CHECK((b_transposed ? b.size(1) : b.size(0)) == k, "small_gemm: inner sizes differ");
-  a = a.contiguous();
-  b = b.contiguous();
+  TORCH_CHECK((b_transposed ? b.size(1) : b.size(0)) == k, "small_gemm: inner sizes differ: a is ", a.sizes(),
+              ", b", b_transposed ? "^T" : "", " is ", b.sizes());
   auto c = torch::empty({a.size(0), n}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnx_small_gemm", [&] {
     PackedMatrix<scalar_t>(b.data_ptr<scalar_t>(), k, n, b_transposed)
