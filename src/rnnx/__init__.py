@@ -20,6 +20,7 @@ from rnnx.modules import (
     RecurrentCell,
     RecurrentLayer,
     RNNCell,
+    SampleDropout,
     TransformerEncoder,
 )
 from rnnx.recurrence import sample_offset
@@ -39,6 +40,7 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "RecurrentLayer",
+    "SampleDropout",
     "TransformerEncoder",
     "__version__",
     "cells",

@@ -36,12 +36,13 @@ def loopback_env() -> dict[str, str]:
 
 ARGS = ["train", "--task", "adding", "--seq-len", "8", "--train-size", "64", "--valid-size", "16"]
 ARGS += ["--test-size", "16", "--model", "gru:zoneout=0.2,recurrent_dropout=0.2,weight_drop=0.2"]
-ARGS += ["--hidden-size", "6", "--epochs", "2", "--batch-size", "16"]
+ARGS += ["--hidden-size", "6", "--epochs", "2", "--batch-size", "16", "--dropout", "0.2"]
 ARGS += ["--lr", "0.01", "--threads", "1"]
 
 
 def test_two_processes_equal_one_on_the_same_global_batch(tmp_path: Path) -> None:
-    """The lab's runs, with zoneout, recurrent dropout and weight drop on the GRU."""
+    """The lab's runs, with zoneout, recurrent dropout and weight drop on the GRU and dropout
+    (rnnx.SampleDropout) before the head."""
     env = loopback_env()
     two = subprocess.run(
         [*LAUNCH, "--module", "rnnx.cli", *ARGS, "--out", "two"], cwd=tmp_path, capture_output=True, text=True, env=env

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 GAMMA = 0x9E3779B97F4A7C15
-ZONEOUT, RECURRENT_DROPOUT, DROPOUT = 0, 1, 2
+ZONEOUT, RECURRENT_DROPOUT, DROPOUT, SAMPLE_DROPOUT = 0, 1, 2, 3
 
 
 def splitmix64(x: int) -> int:

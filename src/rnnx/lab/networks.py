@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnx.modules.dropout import SampleDropout
+
 
 class RecurrentEncoder(nn.Module):
     """A batch-first recurrent layer stack (``rnnx.LSTM``, ...) seen as an encoder.
@@ -115,7 +117,7 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.embedding = embedding
         self.encoder = encoder
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SampleDropout(dropout)  # keyed by sample: the same masks under DDP
         self.head = head
         self.per_step = per_step
 

@@ -2,6 +2,7 @@
 encoder as the parallel alternative."""
 
 from rnnx.modules.cell import GRUCell, LSTMCell, RecurrentCell, RNNCell
+from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.recurrent import GRU, LSTM, RNN, IndRNN, Recurrent
 from rnnx.modules.transformer import TransformerEncoder
@@ -17,5 +18,6 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "RecurrentLayer",
+    "SampleDropout",
     "TransformerEncoder",
 ]

@@ -25,7 +25,7 @@ _ONE = np.uint64(1)
 _LANE_SHIFTS = np.array([0, 16, 32, 48], dtype=np.uint64)
 
 # Mask streams (the ``kind`` of :func:`stream_key`).
-ZONEOUT, RECURRENT_DROPOUT, DROPOUT = 0, 1, 2
+ZONEOUT, RECURRENT_DROPOUT, DROPOUT, SAMPLE_DROPOUT = 0, 1, 2, 3
 
 Words = npt.NDArray[np.uint64]
 
@@ -103,7 +103,8 @@ def _mix_int(key: int, value: int) -> int:
 
 def stream_key(seed: int, kind: int, layer: int = 0, direction: int = 0, state: int = 0) -> int:
     """The 64-bit key of one mask stream: ``seed`` mixed with ``kind`` (:data:`ZONEOUT`,
-    :data:`RECURRENT_DROPOUT` or :data:`DROPOUT`), the layer, the direction and the state tensor."""
+    :data:`RECURRENT_DROPOUT`, :data:`DROPOUT` or :data:`SAMPLE_DROPOUT`), the layer, the
+    direction and the state tensor."""
     key = seed
     for value in (kind, layer, direction, state):
         key = _mix_int(key, value)

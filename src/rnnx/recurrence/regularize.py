@@ -15,8 +15,9 @@ splitmix64(k + (v + 1) * 0x9E3779B97F4A7C15)`` modulo 2^64 (splitmix64: Steele, 
 2014):
 
 - the *stream* key of a mask is ``mix(mix(mix(mix(seed, kind), layer), direction), state)``,
-  with ``kind`` 0 for zoneout, 1 for recurrent dropout, 2 for dropout between layers, and
-  ``state`` the state tensor (0 for ``h``, 1 for ``c``; 0 for the dropouts);
+  with ``kind`` 0 for zoneout, 1 for recurrent dropout, 2 for dropout between layers, 3 for
+  :func:`sample_dropout` (:class:`rnnx.SampleDropout`, its own seed per call), and ``state`` the
+  state tensor (0 for ``h``, 1 for ``c``; 0 for the dropouts);
 - sample ``s`` at time step ``t`` (the step's index in the sequence, whatever the direction)
   has row key ``mix(mix(key, s), t)``; unit ``j`` reads 16-bit lane ``j % 4`` (lowest bits
   first) of ``mix(row_key, j // 4)`` as an unsigned uniform ``u``;
@@ -49,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -57,6 +59,7 @@ from rnnx.cells.base import State
 from rnnx.recurrence.masks import (
     DROPOUT,
     RECURRENT_DROPOUT,
+    SAMPLE_DROPOUT,
     ZONEOUT,
     SampleRows,
     draw_seed,
@@ -64,6 +67,7 @@ from rnnx.recurrence.masks import (
     inverted_dropout,
     stream_key,
     threshold,
+    uniforms,
 )
 
 
@@ -145,6 +149,23 @@ def call_masks(active: bool, samples: Sequence[int] | None, batch: int, batch_si
     if not active:
         return None
     return CallMasks.draw(global_samples(batch) if samples is None else samples, batch_sizes)
+
+
+def sample_dropout(x: Tensor, p: float, *, training: bool) -> Tensor:
+    """Inverted dropout on a batch-first ``x`` ``(B, *)`` (for example ``(B, T, H)``) with the
+    keyed masks of this module: a fresh seed per call, stream ``kind = 3``; row ``b`` is global
+    sample ``offset + b``, at step ``t`` for ``(B, T, *)`` (``t = 0`` for ``(B, F)``), and the
+    units are the remaining dimensions flattened. Identity in evaluation or at ``p == 0``."""
+    if not training or p == 0 or x.numel() == 0:
+        return x
+    batch = x.shape[0]
+    steps = x.shape[1] if x.dim() > 2 else 1
+    width = x[0, 0].numel() if x.dim() > 2 else x[0].numel()
+    samples = np.repeat(np.asarray(global_samples(batch), dtype=np.int64), steps)
+    step_of = np.tile(np.arange(steps, dtype=np.int64), batch)
+    limit = threshold(p)
+    hit = uniforms(stream_key(draw_seed(), SAMPLE_DROPOUT), samples, step_of, width) < limit
+    return x * inverted_dropout(hit, limit, x).view(x.shape)
 
 
 def drop_weight(weight: Tensor, p: float, *, training: bool) -> Tensor:
