@@ -6,7 +6,7 @@ numbers. Each cell is written once from its equations (:mod:`rnnx.cells`) and ru
 machinery (:mod:`rnnx.recurrence`); ``backend="native"`` runs PyTorch's fused kernels.
 """
 
-from rnnx import cells, seq2seq, serialization
+from rnnx import cells, errors, seq2seq, serialization
 from rnnx.backends import BACKENDS
 from rnnx.inspection import gradient_flow, trace
 from rnnx.modules import (
@@ -21,6 +21,7 @@ from rnnx.modules import (
     RecurrentLayer,
     RNNCell,
     SampleDropout,
+    Stream,
     TransformerEncoder,
 )
 from rnnx.recurrence import sample_offset
@@ -41,9 +42,11 @@ __all__ = [
     "RecurrentCell",
     "RecurrentLayer",
     "SampleDropout",
+    "Stream",
     "TransformerEncoder",
     "__version__",
     "cells",
+    "errors",
     "gradient_flow",
     "safe_globals",
     "sample_offset",

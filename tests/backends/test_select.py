@@ -161,9 +161,9 @@ def test_cells_and_traced_calls_report_their_choice() -> None:
 def no_kernels(monkeypatch: pytest.MonkeyPatch) -> str:
     """The state of a process whose kernel build failed."""
     reason = "no C++ compiler (looked for 'c++' on PATH; install one, e.g. 'apt-get install g++', or set CXX)"
-    monkeypatch.setattr(build, "_module", None)
-    monkeypatch.setattr(build, "_error", reason)
-    monkeypatch.setattr(build, "_noted", False)
+    monkeypatch.setattr(build.FUSED, "module", None)
+    monkeypatch.setattr(build.FUSED, "error", reason)
+    monkeypatch.setattr(build.FUSED, "noted", False)
     return reason
 
 

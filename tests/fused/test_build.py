@@ -20,8 +20,8 @@ from rnnx.fused import build
 @pytest.fixture
 def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A process that has not tried to build yet, with an empty extension cache."""
-    monkeypatch.setattr(build, "_module", None)
-    monkeypatch.setattr(build, "_error", None)
+    monkeypatch.setattr(build.FUSED, "module", None)
+    monkeypatch.setattr(build.FUSED, "error", None)
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     return tmp_path
 
@@ -54,7 +54,7 @@ def test_compiling_is_said_when_it_starts_and_ends(
     assert len(lines) == 2
     assert lines[0].startswith("rnnx: compiling the fused CPU kernels for ")
     assert "'rnnx build' does this ahead of time" in lines[0]
-    assert lines[1].startswith("rnnx: fused CPU kernels compiled in ")
+    assert lines[1].startswith("rnnx: the fused CPU kernels compiled in ")
     assert str(fresh) in lines[1]
 
 
@@ -123,6 +123,7 @@ def test_a_cached_build_loads_without_a_compiler_and_rnnx_build_reports_it() -> 
     done = _run(["build"], {"CXX": "/nonexistent/c++"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        f"rnnx build: fused CPU kernels for {build.compile_flags()[0]} ready in {build.build_directory()}"
+        f"rnnx build: the fused CPU kernels, the streaming step kernels for {build.compile_flags()[0]} "
+        f"ready in {build.cache_root()}"
     )
     assert "compiling" not in done.stderr

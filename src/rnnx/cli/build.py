@@ -19,8 +19,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser(
         "build",
         help="compile the fused CPU kernels ahead of time",
-        description="Compile rnnx's fused CPU kernels into torch's extension cache ($TORCH_EXTENSIONS_DIR), "
-        "so that no process compiles them on first use. Prints the build's folder.",
+        description="Compile rnnx's C++ kernels (the fused time loops and the streaming step) into torch's "
+        "extension cache ($TORCH_EXTENSIONS_DIR), so that no process compiles them on first use. Prints the "
+        "cache folder.",
     )
     parser.add_argument(
         "--capability",
@@ -38,5 +39,6 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as error:
         print(f"rnnx build: error: {error}", file=sys.stderr)
         return 2
-    print(f"rnnx build: fused CPU kernels for {args.capability or kernels.compile_flags()[0]} ready in {folder}")
+    isa = args.capability or kernels.compile_flags()[0]
+    print(f"rnnx build: {', '.join(e.what for e in kernels.EXTENSIONS)} for {isa} ready in {folder}")
     return 0

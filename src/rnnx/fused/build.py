@@ -35,8 +35,10 @@ from types import ModuleType
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "fused_rnn.cpp"
-HEADERS = sorted(SOURCE.parent.glob("*.h"))
+CSRC = Path(__file__).with_name("csrc")
+SOURCE = CSRC / "fused_rnn.cpp"
+STREAM_SOURCE = CSRC / "stream.cpp"
+HEADERS = sorted(CSRC.glob("*.h"))
 DISABLE_ENV = "RNNX_DISABLE_FUSED"
 CAPABILITIES = ("DEFAULT", "AVX2", "AVX512")
 """The instruction sets a build can target, as :func:`torch.backends.cpu.get_cpu_capability` names them."""
@@ -47,11 +49,6 @@ _ISA_FLAGS = {
     "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl"],
     "AVX2": ["-mavx2", "-mfma"],
 }
-
-_lock = threading.Lock()
-_module: ModuleType | None = None
-_error: str | None = None
-_noted = False
 
 
 def compile_flags(capability: str | None = None) -> tuple[str, list[str]]:
@@ -73,14 +70,6 @@ def compile_flags(capability: str | None = None) -> tuple[str, list[str]]:
     return capability, flags
 
 
-def extension_name(capability: str | None = None) -> str:
-    """The build's name: ``rnnx_fused_{isa}_{hash}``, the hash over sources, flags and torch's version."""
-    capability, flags = compile_flags(capability)
-    source = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
-    key = source + " ".join([*flags, torch.__version__]).encode()
-    return f"rnnx_fused_{capability.lower()}_{hashlib.sha256(key).hexdigest()[:12]}"
-
-
 def cache_root() -> Path:
     """The folder that holds the builds: torch's extension cache for this Python."""
     configured = os.environ.get("TORCH_EXTENSIONS_DIR")
@@ -88,11 +77,6 @@ def cache_root() -> Path:
         return Path(configured)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "torch_extensions" / f"py{sys.version_info.major}{sys.version_info.minor}_cpu"
-
-
-def build_directory(capability: str | None = None) -> Path:
-    """Where the build for ``capability`` (this CPU's by default) lives."""
-    return cache_root() / extension_name(capability)
 
 
 def missing_requirement() -> str | None:
@@ -142,89 +126,146 @@ def _import_build(name: str, folder: Path) -> ModuleType | None:
     return module
 
 
-def _compile(name: str, folder: Path, flags: list[str], capability: str) -> ModuleType:
-    from torch.utils.cpp_extension import load
+class Extension:
+    """One C++ extension of rnnx: built on first use or ahead of time, cached, loaded once.
 
-    folder.mkdir(parents=True, exist_ok=True)
-    logger.warning(
-        "rnnx: compiling the fused CPU kernels for %s, once per machine (about 30 s); "
-        "'rnnx build' does this ahead of time",
-        capability,
-    )
-    start = time.perf_counter()
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = _search_path()
-    try:
-        module: ModuleType = load(
-            name,
-            [str(SOURCE)],
-            extra_cflags=flags,
-            extra_ldflags=["-fopenmp"],
-            build_directory=str(folder),
-            verbose=False,
+    Args:
+        prefix: the start of the build's name (``rnnx_fused``).
+        source: its one C++ source file; every header in ``csrc`` goes into its hash too.
+        what: what it is, for messages ("the fused CPU kernels").
+    """
+
+    def __init__(self, prefix: str, source: Path, what: str) -> None:
+        self.prefix = prefix
+        self.source = source
+        self.what = what
+        self._lock = threading.Lock()
+        self.module: ModuleType | None = None
+        self.error: str | None = None
+        self.noted = False
+
+    def name(self, capability: str | None = None) -> str:
+        """``{prefix}_{isa}_{hash}``, the hash over the sources, the flags and torch's version."""
+        capability, flags = compile_flags(capability)
+        source = b"".join(path.read_bytes() for path in (self.source, *HEADERS))
+        key = source + " ".join([*flags, torch.__version__]).encode()
+        return f"{self.prefix}_{capability.lower()}_{hashlib.sha256(key).hexdigest()[:12]}"
+
+    def folder(self, capability: str | None = None) -> Path:
+        """Where the build for ``capability`` (this CPU's by default) lives."""
+        return cache_root() / self.name(capability)
+
+    def decided(self) -> bool:
+        """Whether the build was tried already (it succeeded or failed)."""
+        return self.module is not None or self.error is not None
+
+    def load(self) -> ModuleType | None:
+        """The compiled extension, building it on the first call; ``None`` if it cannot be built."""
+        if self.decided():  # no lock on this path: torch.compile traces it, and cannot trace a lock
+            return self.module
+        with self._lock:
+            if self.decided():
+                return self.module
+            if os.environ.get(DISABLE_ENV):
+                self.error = f"disabled by the environment variable {DISABLE_ENV}"
+                return None
+            capability, flags = compile_flags()
+            name = self.name(capability)
+            folder = cache_root() / name
+            try:
+                self.module = _import_build(name, folder)
+            except ImportError:  # a damaged or foreign file: build it again
+                self.module = None
+            if self.module is None:
+                self.error = missing_requirement()
+                if self.error is None:
+                    try:
+                        self.module = self._compile(name, folder, flags, capability)
+                    except Exception as exc:  # a compiler error: report it, never crash the caller
+                        self.error = _failure(exc, folder)
+            return self.module
+
+    def _compile(self, name: str, folder: Path, flags: list[str], capability: str) -> ModuleType:
+        from torch.utils.cpp_extension import load
+
+        folder.mkdir(parents=True, exist_ok=True)
+        logger.warning(
+            "rnnx: compiling %s for %s, once per machine (about 30 s); 'rnnx build' does this ahead of time",
+            self.what,
+            capability,
         )
-    finally:
-        os.environ["PATH"] = path
-    logger.warning("rnnx: fused CPU kernels compiled in %.0f s (cached in %s)", time.perf_counter() - start, folder)
-    return module
+        start = time.perf_counter()
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = _search_path()
+        try:
+            module: ModuleType = load(
+                name,
+                [str(self.source)],
+                extra_cflags=flags,
+                extra_ldflags=["-fopenmp"],
+                build_directory=str(folder),
+                verbose=False,
+            )
+        finally:
+            os.environ["PATH"] = path
+        logger.warning("rnnx: %s compiled in %.0f s (cached in %s)", self.what, time.perf_counter() - start, folder)
+        return module
+
+    def reason(self) -> str | None:
+        """Why the extension cannot run here (after trying to build it), or ``None``."""
+        self.load()
+        return self.error
+
+    def note_unavailable_once(self) -> None:
+        """Say once per process, on the ``rnnx`` logger, that ``backend="auto"`` runs without it, and why."""
+        if not self.noted and self.error is not None:
+            self.noted = True
+            logger.warning(
+                "rnnx: %s are unavailable (%s); backend='auto' runs torch's kernels or the reference path "
+                "instead: the same results, more slowly",
+                self.what,
+                self.error,
+            )
 
 
-def _decided() -> bool:
-    """Whether the build was tried already (it succeeded or failed)."""
-    return _module is not None or _error is not None
+FUSED = Extension("rnnx_fused", SOURCE, "the fused CPU kernels")
+"""The fused time loops (``csrc/fused_rnn.cpp``): :mod:`rnnx.fused.function`."""
+
+STREAM = Extension("rnnx_stream", STREAM_SOURCE, "the streaming step kernels")
+"""One step of a whole stack (``csrc/stream.cpp``): :class:`rnnx.Stream`."""
+
+EXTENSIONS = (FUSED, STREAM)
+
+
+def extension_name(capability: str | None = None) -> str:
+    """The fused kernels' build name (see :meth:`Extension.name`)."""
+    return FUSED.name(capability)
+
+
+def build_directory(capability: str | None = None) -> Path:
+    """Where the fused kernels' build for ``capability`` (this CPU's by default) lives."""
+    return FUSED.folder(capability)
 
 
 def load_extension() -> ModuleType | None:
-    """The compiled extension, building it on the first call; ``None`` if it cannot be built."""
-    global _module, _error
-    if _decided():  # no lock on this path: torch.compile traces it, and cannot trace a lock
-        return _module
-    with _lock:
-        if _decided():
-            return _module
-        if os.environ.get(DISABLE_ENV):
-            _error = f"disabled by the environment variable {DISABLE_ENV}"
-            return None
-        capability, flags = compile_flags()
-        name = extension_name(capability)
-        folder = cache_root() / name
-        try:
-            _module = _import_build(name, folder)
-        except ImportError:  # a damaged or foreign file: build it again
-            _module = None
-        if _module is None:
-            _error = missing_requirement()
-            if _error is None:
-                try:
-                    _module = _compile(name, folder, flags, capability)
-                except Exception as exc:  # a compiler error: report it, never crash the caller
-                    _error = _failure(exc, folder)
-        return _module
+    """The fused kernels, building them on the first call; ``None`` if they cannot be built."""
+    return FUSED.load()
 
 
 def unavailable_reason() -> str | None:
     """Why the fused path cannot run here (after trying to build it), or ``None``."""
-    load_extension()
-    return _error
+    return FUSED.reason()
 
 
 def note_unavailable_once() -> None:
-    """Say once per process, on the ``rnnx`` logger, that ``backend="auto"`` runs without the
-    fused kernels, and why."""
-    global _noted
-    if not _noted and _error is not None:
-        _noted = True
-        logger.warning(
-            "rnnx: the fused CPU kernels are unavailable (%s); backend='auto' runs torch's kernels or "
-            "the reference path instead: the same results, more slowly",
-            _error,
-        )
+    """Say once per process that ``backend="auto"`` runs without the fused kernels, and why."""
+    FUSED.note_unavailable_once()
 
 
 def build_kernels(capability: str | None = None) -> Path:
-    """Build the kernels ahead of time for ``capability`` (this CPU's by default) and return the
-    build's folder. Another instruction set is built in a child process, as torch detects it at
-    start-up (``ATEN_CPU_CAPABILITY``).
+    """Build every kernel ahead of time for ``capability`` (this CPU's by default) and return the
+    folder that holds the builds. Another instruction set is built in a child process, as torch
+    detects it at start-up (``ATEN_CPU_CAPABILITY``).
 
     Raises:
         RuntimeError: the build failed; the message says why.
@@ -242,7 +283,8 @@ def build_kernels(capability: str | None = None) -> Path:
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError((done.stderr.strip().splitlines() or ["the build failed"])[-1])
-        return build_directory(target)
-    if load_extension() is None:
-        raise RuntimeError(f"cannot build the fused CPU kernels: {_error}")
-    return build_directory(target)
+        return cache_root()
+    for extension in EXTENSIONS:
+        if extension.load() is None:
+            raise RuntimeError(f"cannot build {extension.what}: {extension.error}")
+    return cache_root()

@@ -5,6 +5,7 @@ from rnnx.modules.cell import GRUCell, LSTMCell, RecurrentCell, RNNCell
 from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.recurrent import GRU, LSTM, RNN, IndRNN, Recurrent
+from rnnx.modules.stream import Stream
 from rnnx.modules.transformer import TransformerEncoder
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "RecurrentCell",
     "RecurrentLayer",
     "SampleDropout",
+    "Stream",
     "TransformerEncoder",
 ]

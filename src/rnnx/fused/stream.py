@@ -1,0 +1,113 @@
+"""The streaming step kernel's Python side: a whole stack's weights packed for ``csrc/stream.cpp``.
+
+:class:`StackKernel` holds one :class:`rnnx.Stream`'s compiled step: per layer the weights
+transposed (so each product is a run of vectorised ``axpy`` over contiguous rows) and the biases
+folded the way the cells fold them (``b_hh`` into the input part except for GRU, whose ``b_hn``
+sits inside ``r * (...)``; the layer norm's shift with them), and the state ``h (L, B, P)``,
+``c (L, B, H)`` it updates in place. It runs evaluation only: no autograd, no training masks;
+zoneout acts as its expectation, ``s = s~ + p (s_prev - s~)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from rnnx.cells import CellStep, DirectionWeights
+from rnnx.fused.build import STREAM
+from rnnx.fused.function import fused_kind
+from rnnx.fused.op import GRU, INDRNN_RELU, LSTM
+
+
+def _total(*tensors: Tensor | None) -> Tensor | None:
+    present = [t for t in tensors if t is not None]
+    if not present:
+        return None
+    out = present[0]
+    for t in present[1:]:
+        out = out + t
+    return out
+
+
+def pack_layer(cell: CellStep, w: DirectionWeights) -> list[Tensor]:
+    """One layer's tensors in the kernel's slot order (an empty tensor for an absent one):
+    ``W_ih^T (I, G*H)``, ``W_hh^T (P, G*H)`` (IndRNN: ``u (H,)``), the input-side bias, LN_ih's
+    gain, the recurrent-side bias, LN_hh's gain, LN_cell's gain and shift, the peepholes
+    ``(3, H)``, ``W_hr^T (H, P)``."""
+    kind = fused_kind(cell)
+    layer_norm = bool(getattr(cell, "layer_norm", False))
+    b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
+    ln_ih_b = w.get("ln_ih_bias") if layer_norm else None
+    ln_hh_b = w.get("ln_hh_bias") if layer_norm else None
+    if kind == GRU:
+        gi_bias, gh_bias = _total(ln_ih_b, b_ih), _total(ln_hh_b, b_hh)
+    else:
+        gi_bias, gh_bias = _total(ln_ih_b, b_ih, b_hh), ln_hh_b
+    w_hh = w.weight_hh if kind is not None and kind >= INDRNN_RELU else w.weight_hh.t()
+    w_hr = w.get("weight_hr")
+    peephole = w.get("weight_peephole") if getattr(cell, "peephole", False) else None
+    slots = [
+        w.weight_ih.t(),
+        w_hh,
+        gi_bias,
+        w.get("ln_ih_weight") if layer_norm else None,
+        gh_bias,
+        w.get("ln_hh_weight") if layer_norm else None,
+        w.get("ln_cell_weight") if layer_norm and kind == LSTM else None,
+        w.get("ln_cell_bias") if layer_norm and kind == LSTM else None,
+        peephole,
+        None if w_hr is None else w_hr.t(),
+    ]
+    empty = w.weight_ih.new_empty(0)
+    with torch.no_grad():
+        return [empty if t is None else t.detach().contiguous().clone() for t in slots]
+
+
+class StackKernel:
+    """The compiled step of a stack of ``len(layers)`` layers of ``cell`` for ``batch`` streams.
+
+    Args:
+        cell: the layers' cell (rnnx's own: :func:`rnnx.fused.function.fused_kind` knows it).
+        layers: each layer's weights.
+        zoneout: each layer's evaluation zoneout ``(p_h, p_c)``.
+        h, c: the state ``(L, B, P)`` and ``(L, B, H)`` (``c`` empty but for LSTM), contiguous,
+            updated in place by each step.
+        sources: the parameters the weights come from; :meth:`step` returns ``None`` once any
+            changed (in place, or its storage replaced), and the caller packs again.
+
+    Raises:
+        RuntimeError: the kernel cannot be built here (the message says why), or the tensors do
+            not fit each other.
+    """
+
+    def __init__(
+        self,
+        cell: CellStep,
+        layers: Sequence[DirectionWeights],
+        zoneout: Sequence[tuple[float, float]],
+        h: Tensor,
+        c: Tensor,
+        sources: Sequence[Tensor],
+    ) -> None:
+        module = STREAM.load()
+        if module is None:
+            raise RuntimeError(f"{STREAM.what} are unavailable: {STREAM.error}")
+        kind = fused_kind(cell)
+        if kind is None:
+            raise TypeError(f"{type(cell).__name__} has no streaming kernel")
+        self.stack = module.Stack(
+            kind,
+            [pack_layer(cell, w) for w in layers],
+            [p for p, _ in zoneout],
+            [p for _, p in zoneout],
+            h,
+            c,
+            list(sources),
+        )
+
+    def step(self, x: Tensor) -> Tensor | None:
+        """``x (B, I)`` -> the last layer's new ``h (B, P)``; ``None`` if the sources changed."""
+        out: Tensor | None = self.stack.step(x)
+        return out
