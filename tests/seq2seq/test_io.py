@@ -157,6 +157,18 @@ def test_sizes_are_checked_against_the_weights_before_anything_is_allocated(tmp_
         seq2seq.load(folder)
 
 
+def test_layer_count_is_bounded_by_the_weights_before_anything_is_built(tmp_path: Path) -> None:
+    folder = seq2seq.save(build(), tmp_path / "m")
+    make_legacy(folder)
+    config = read_config(folder)
+    config["decoder"]["rnn"]["num_layers"] = 10**9  # a billion layers would take hours to build, even on meta
+    write_config(folder, config)
+    with pytest.raises(
+        FileFormatError, match=r"config.json: decoder.rnn.num_layers is 1000000000, but model.safetensors holds only"
+    ):
+        seq2seq.load(folder)
+
+
 @pytest.mark.parametrize(
     ("edit", "pattern"),
     [

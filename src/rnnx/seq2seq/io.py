@@ -239,7 +239,6 @@ def load(path: str | os.PathLike[str], *, device: torch.device | str = "cpu") ->
         check_config(config)
     except ConfigError as error:
         raise FileFormatError(f"{config_file}: {error}") from None
-    vocabs = _load_vocabs(folder, config)
     weights = load_tensors(folder / WEIGHTS, sha256=config.get("weights_sha256"))
     with safe_open(folder / WEIGHTS, framework="pt") as handle:  # a valid file: load_tensors read it
         recorded = (handle.metadata() or {}).get("config_sha256")
@@ -248,6 +247,13 @@ def load(path: str | os.PathLike[str], *, device: torch.device | str = "cpu") ->
             f"{config_file}: edited since the model was saved (it differs from the config recorded in "
             f"{WEIGHTS}); set options such as backend on the loaded model instead"
         )
+    vocabs = _load_vocabs(folder, config)
+    for side in ("encoder", "decoder"):  # each layer has tensors in the file: bounds the layers to build
+        layers = config[side]["rnn"]["num_layers"]
+        if layers > len(weights):
+            raise FileFormatError(
+                f"{config_file}: {side}.rnn.num_layers is {layers}, but {WEIGHTS} holds only {len(weights)} tensors"
+            )
     try:
         with torch.device("meta"):  # no memory for the sizes a config names until the weights confirm them
             skeleton = build_model(config)
