@@ -50,3 +50,12 @@ def test_bad_files(tmp_path: Path) -> None:
     bad = write(tmp_path, ["day,price", "0,1", "1,x"])
     with pytest.raises(ValueError, match=r"csv: line 3 of '.*series.csv': column 'price' is not a number: 'x'"):
         get_task("csv", path=bad, column="price", window=1)
+    for cell in ("nan", " NaN", "inf", "-Infinity"):
+        bad = write(tmp_path, ["day,price", "0,1", f"1,{cell}"])
+        with pytest.raises(
+            ValueError, match=rf"csv: line 3 of '.*series.csv': column 'price' holds '{cell.strip()}'; every value must"
+        ):
+            get_task("csv", path=bad, column="price", window=1)
+    (tmp_path / "binary.csv").write_bytes(b"day,price\n\xff\xfe,1\n")
+    with pytest.raises(ValueError, match=r"csv: file '.*binary.csv' is not UTF-8 \(invalid start byte at byte 10\)"):
+        get_task("csv", path=str(tmp_path / "binary.csv"), column="price", window=1)
