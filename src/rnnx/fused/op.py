@@ -28,7 +28,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnx.fused.build import load_extension
 
-# Kinds of the C++ kernel (enum Kind in csrc/fused_rnn.cpp).
+# Kinds of the C++ kernel (enum Kind in csrc/arguments.h).
 LSTM, GRU, RNN_TANH, RNN_RELU, INDRNN_RELU, INDRNN_TANH = range(6)
 
 
