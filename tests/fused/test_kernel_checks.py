@@ -244,6 +244,9 @@ def scalar_cases() -> list[Case]:
             Case(entry, "gru_ln", "p_h=nan", p + re.escape("p_h must be in [0, 1); got nan")),
             Case(entry, "lstm_ln_peephole_proj", "p_c=1.5", p + re.escape("p_c must be in [0, 1); got 1.5")),
             Case(entry, "gru_ln", "draws=[0,-1,0]", r"zoneout draws"),
+            # a training draw for h: four values, then one sample index per row (B = 3)
+            Case(entry, "gru_ln", "draws=[0,100,0,-1,0,1]", r"zoneout draws"),
+            Case(entry, "gru_ln", "draws=[0,65537,0,-1,0,1,2]", r"zoneout draws: a threshold is at most 65536"),
         ]
     cases += [
         Case("backward", "gru_ln", "saved:short", re.escape("rnnx fused backward: saved must hold the forward's 12")),
