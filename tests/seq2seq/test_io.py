@@ -214,6 +214,7 @@ def test_layer_count_is_bounded_by_the_weights_before_anything_is_built(tmp_path
         (lambda c: c.update(weights_sha256="abc"), r"weights_sha256: expected 64 hex digits \(a SHA-256\); got 'abc'"),
         (lambda c: c.update(weights_sha256=None), r"weights_sha256: expected 64 hex digits \(a SHA-256\); got None"),
         (lambda c: c.update(src_vocab_fingerprint=3), r"src_vocab_fingerprint: expected 64 hex digits"),
+        (lambda c: c.update(src_vocab_fingerprint="0" * 64), r"config.json: edited since the model was saved"),
     ],
 )
 def test_edited_config_is_named(tmp_path: Path, edit: Callable[[dict[str, Any]], object], pattern: str) -> None:

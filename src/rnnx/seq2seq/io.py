@@ -35,7 +35,7 @@ from rnnx.seq2seq.decoder import Decoder
 from rnnx.seq2seq.encoder import Encoder
 from rnnx.seq2seq.layers import build_layer, describe_layer
 from rnnx.seq2seq.model import Seq2Seq
-from rnnx.seq2seq.schema import CHECKSUM_KEYS, FORMAT, ConfigError, check_config
+from rnnx.seq2seq.schema import FORMAT, ConfigError, check_config
 from rnnx.seq2seq.vocab import Vocab
 
 WEIGHTS, CONFIG, SRC_VOCAB, TGT_VOCAB = "model.safetensors", "config.json", "src_vocab.json", "tgt_vocab.json"
@@ -93,12 +93,13 @@ def model_config(model: Seq2Seq) -> dict[str, Any]:
 
 
 def config_digest(config: dict[str, Any]) -> str:
-    """SHA-256 of ``config`` without its checksums (canonical JSON: sorted keys, no spaces).
+    """SHA-256 of ``config`` (the vocabularies' fingerprints included) without the weights'
+    checksum, as canonical JSON (sorted keys, no spaces).
 
     :func:`save` records it in model.safetensors's metadata, so a config.json edited after
     saving (``"nonlinearity": "relu"``, swapped ``sos_id``/``eos_id``: changes that still fit
     the weights and would give a silently different model) is found on load."""
-    body = {k: v for k, v in config.items() if k not in CHECKSUM_KEYS}
+    body = {k: v for k, v in config.items() if k != "weights_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -118,14 +119,16 @@ def save(model: Seq2Seq, path: str | os.PathLike[str]) -> Path:
     config = model_config(model)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
+    vocabs = list(zip(_VOCABS, (model.src_vocab, model.tgt_vocab), strict=True))
+    for (_, key, _), vocab in vocabs:
+        config[key] = None if vocab is None else vocab.fingerprint
     metadata = {"format": FORMAT, "config_sha256": config_digest(config)}
     config["weights_sha256"] = save_tensors(folder / WEIGHTS, model.state_dict(), metadata=metadata)
-    for (name, key, _), vocab in zip(_VOCABS, (model.src_vocab, model.tgt_vocab), strict=True):
+    for (name, _, _), vocab in vocabs:
         if vocab is not None:
             vocab.save(folder / name)
         else:
             (folder / name).unlink(missing_ok=True)  # a stale vocabulary must not be loaded with new weights
-        config[key] = None if vocab is None else vocab.fingerprint
     write_json(folder / CONFIG, config)  # last: until it is replaced, the old checksums refuse a half-written folder
     return folder
 
