@@ -273,3 +273,16 @@ def test_train_and_translate_reverse(
     assert main(["generate", str(tmp_path / "r")]) == 2  # not a character model
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == "rnnx generate: error: sample: task 'reverse' is not a character language model"
+
+
+def test_an_unwritable_directory_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rnnx.lab import outputs
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "o"))
+
+    monkeypatch.setattr(outputs, "write_json", refuse)
+    assert main(["train", *TINY, *SMALL, "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"rnnx train: error: [Errno 13] Permission denied: '{tmp_path / 'o'}'\n"

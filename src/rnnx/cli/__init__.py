@@ -11,9 +11,9 @@
 
 ``rnnx COMMAND --help`` lists each command's options.
 
-Bad arguments, and the ``ValueError``/``TypeError``/``FileNotFoundError`` a command raises on bad
-input (and the ``TimeoutError`` of a data-parallel run whose peer froze), print one line on stderr
-and exit with code 2.
+Bad arguments, and the ``ValueError``/``TypeError``/``OSError`` a command raises on bad input (a
+missing or unwritable file, the ``TimeoutError`` of a data-parallel run whose peer froze), print
+one line on stderr and exit with code 2.
 """
 
 from __future__ import annotations
@@ -64,6 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, FileNotFoundError, TimeoutError) as error:
+    except (ValueError, TypeError, OSError) as error:  # OSError: also a missing file, a timeout, no permission
         print(f"rnnx {args.command}: error: {error}", file=sys.stderr)
         return 2
