@@ -87,8 +87,15 @@ def test_converter_rewrites_rest_blocks_and_grouped_arguments(monkeypatch: pytes
     assert "$$\n\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}\n$$" in out
     assert "Usage:\n\n```python\nx = f(1)\n```" in out
     assert "Tree:\n\n```text\na/\n  b.json\n```" in out
-    grouped = rst._params("Args:\n    a, b: the sizes,\n        both positive.\n    c: other.\n")
+    grouped = rst._sections("Args:\n    a, b: the sizes,\n        both positive.\n    c: other.\n")
     assert (
         grouped
         == "Args:\n    a: the sizes,\n        both positive.\n    b: the sizes,\n        both positive.\n    c: other.\n"
+    )
+    returns = rst._sections(
+        "Returns:\n    ``(out, h)``: the outputs\n    and the state.\n\nRaises:\n    E: one.\n    F: two."
+    )
+    assert (
+        returns
+        == "Returns:\n    ``(out, h)``: the outputs\n        and the state.\n\nRaises:\n    E: one.\n    F: two."
     )

@@ -37,6 +37,7 @@ ARG_SECTIONS = {
     "Keyword Arguments:",
     "Other Parameters:",
 }
+RETURN_SECTIONS = {"Returns:", "Yields:"}
 PARAM_GROUP = re.compile(r"^(?P<indent>\s+)(?P<names>\w+(?:,\s*\w+)+):(?P<rest>.*)$")
 LITERAL_INTRO = re.compile(r"^(?P<indent>\s*)(?P<text>.*?)(?P<colons>::)\s*$")
 
@@ -72,17 +73,29 @@ def _code_block(body: list[str], pad: str) -> list[str]:
     return ["", pad + "```" + language, *(pad + line for line in body), pad + "```", ""]
 
 
-def _params(text: str) -> str:
-    """``a, b: description`` in an Args section as one entry per name, each with the description."""
+def _sections(text: str) -> str:
+    """Google sections as griffe reads them: ``a, b: description`` in an Args section becomes one
+    entry per name, each with the description; a Returns or Yields section, which in rnnx always
+    describes one value, keeps its lines at the section's indentation as that value's text
+    instead of one value per line."""
     out: list[str] = []
-    section = False
+    section = ""
+    returns_started = False
     lines = text.split("\n")
     i = 0
     while i < len(lines):
         line = lines[i]
-        if not line.startswith(" "):
-            section = line.strip() in ARG_SECTIONS
-        entry = PARAM_GROUP.match(line) if section else None
+        if line.strip() and not line.startswith(" "):
+            section = line.strip()
+            returns_started = False
+        if section in RETURN_SECTIONS and line.startswith(" ") and line.strip():
+            if returns_started and _indent(line) == 4:
+                line = "    " + line
+            returns_started = True
+            out.append(line)
+            i += 1
+            continue
+        entry = PARAM_GROUP.match(line) if section in ARG_SECTIONS else None
         if entry is None:
             out.append(line)
             i += 1
@@ -140,6 +153,14 @@ def _lookup(pkg: griffe.Module, path: str) -> griffe.Object | None:
         return None
 
 
+def _shadowing(pkg: griffe.Module, target: griffe.Object | None) -> griffe.Object | None:
+    """A function named like its module (``rnnx.inspection.trace.trace``, imported into the package
+    as ``trace``) hides the module at runtime; griffe sees the module. This gives the function."""
+    if target is not None and target.is_module and target.name in target.members:
+        return _lookup(pkg, f"{target.path}.{target.name}")
+    return target
+
+
 def _written_path(obj: griffe.Object | griffe.Alias, name: str) -> str | None:
     """The full path of ``name`` as seen from ``obj`` (Sphinx's lookup order), or None outside rnnx."""
     if name == "rnnx" or name.startswith("rnnx."):
@@ -170,7 +191,7 @@ class _References:
             module = modules.pop()
             modules += [m for m in module.modules.values() if not m.is_alias]
             for name in module.exports or ():
-                target = _lookup(pkg, f"{module.path}.{name}")
+                target = _shadowing(pkg, _lookup(pkg, f"{module.path}.{name}"))
                 if target is not None and not target.is_module:
                     self.exported.add(target.path)
 
@@ -189,10 +210,8 @@ class _References:
         if path is None:
             return f"`{shown}`"
         target = _lookup(self.pkg, path)
-        # A function named like its module (rnnx.inspection.trace.trace, re-exported as
-        # rnnx.trace) hides the module at runtime; griffe sees the module.
-        if target is not None and target.is_module and role != "mod" and target.name in target.members:
-            target = _lookup(self.pkg, f"{target.path}.{target.name}")
+        if role != "mod":
+            target = _shadowing(self.pkg, target)
         if target is None:
             logger.warning("%s: %s references %r, which rnnx does not have", obj.path, role, name)
             return f"`{shown}`"
@@ -238,7 +257,7 @@ def _appended_doc(obj: griffe.Object) -> str:
 
 def convert(refs: _References, obj: griffe.Object, text: str) -> str:
     """Markdown for one docstring of ``obj``."""
-    return _roles(refs, obj, _params(_blocks(text)))
+    return _roles(refs, obj, _sections(_blocks(text)))
 
 
 class RstToMarkdown(griffe.Extension):
