@@ -7,7 +7,11 @@
 
 The custom operators' Python dispatch (argument defaults, pytree flattening) costs about 0.4 ms
 per forward+backward in eager mode, as much as a whole small layer, hence the two forms. Both
-save the same tensors and share the backward formula.
+save the same tensors and share the backward formula: the C++ backward for first-order
+gradients; where autograd wants a graph of the gradients (``create_graph=True``: a gradient
+penalty, a Hessian-vector product) a differentiable recompute through the reference loop
+(:mod:`rnnx.fused.recompute`), which is why the kernel's tensor arguments, the input
+projection ``gi`` among them, stay saved beside its buffers.
 
 Both wrap the C++ kernel (``csrc/fused_rnn.cpp``) one to one. The forward returns the layer's
 output and final states, then the buffers its backward reads (each empty when the configuration
@@ -24,9 +28,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
+from rnnx.cells import CellStep, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.fused.build import load_extension
+from rnnx.fused.recompute import kernel_zoneout, recomputed_gradients
 
 # Kinds of the C++ kernel (enum Kind in csrc/arguments.h).
 LSTM, GRU, RNN_TANH, RNN_RELU, INDRNN_RELU, INDRNN_TANH = range(6)
@@ -216,24 +221,53 @@ N_TENSORS = 12  # tensor arguments of the forward, before the configuration
 
 
 def _save(ctx: Any, inputs: tuple[Any, ...], output: list[Tensor]) -> None:
-    _, _, c0, w_hh, b_hh, ln_hh_w, _, ln_c_w, _, peep, mask, w_hr, *config = inputs
-    kind, reverse, layer_norm, peephole, _, sizes, draws, p_h, p_c = config
+    kind, reverse, layer_norm, peephole, _, sizes, draws, p_h, p_c = inputs[N_TENSORS:]
     ctx.config = (kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c)
-    ctx.has = (c0 is not None, b_hh is not None)
     ctx.set_materialize_grads(False)  # no zero-filled gradients for the saved buffers
-    ctx.save_for_backward(*output[3:], w_hh, ln_hh_w, ln_c_w, peep, mask, w_hr)
+    # The kernel's buffers, then its tensor arguments: the kernel's backward reads the weights,
+    # a double backward (create_graph=True) runs the forward again from all of them.
+    ctx.save_for_backward(*output[3:], *inputs[:N_TENSORS])
+
+
+def _reference_step(kind: int, *, layer_norm: bool, peephole: bool) -> CellStep:
+    """The reference step that the kernel of ``kind`` computes."""
+    if kind == LSTM:
+        return LSTMStep(layer_norm=layer_norm, peephole=peephole)
+    if kind == GRU:
+        return GRUStep(layer_norm=layer_norm)
+    if kind in (RNN_TANH, RNN_RELU):
+        return ElmanStep("tanh" if kind == RNN_TANH else "relu", layer_norm=layer_norm)
+    return IndRNNStep("tanh" if kind == INDRNN_TANH else "relu")
 
 
 def _gradients(ctx: Any, grads: Sequence[Tensor | None], run_backward: Any) -> tuple[Tensor | None, ...]:
-    """Gradients of the forward's tensor arguments, from those of out, h and c."""
+    """Gradients of the forward's tensor arguments, from those of out, h and c: the kernel's
+    (first order), or with their graph (:mod:`rnnx.fused.recompute`) when autograd asks for one."""
     kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = ctx.config
-    has_c, has_b_hh = ctx.has
-    *saved, w_hh, ln_hh_w, ln_c_w, peep, mask, w_hr = ctx.saved_tensors
+    *saved, gi, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, w_hr = ctx.saved_tensors
+    if torch.is_grad_enabled():  # backward(create_graph=True)
+        widths = (h0.shape[1],) if c0 is None else (h0.shape[1], c0.shape[1])
+        zoneout = [
+            kernel_zoneout(draws, k, p, sizes=sizes, size=width, device=gi.device)
+            for k, (p, width) in enumerate(zip((p_h, p_c), widths, strict=False))
+        ]
+        return tuple(
+            recomputed_gradients(
+                _reference_step(kind, layer_norm=layer_norm, peephole=peephole),
+                (gi, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, w_hr),
+                grads[: 1 + len(zoneout)],  # out, h, (c); the saved buffers are internal
+                ctx.needs_input_grad[:N_TENSORS],
+                sizes=sizes,
+                reverse=reverse,
+                zoneout=zoneout,
+            )
+        )
     d_out, d_h, d_c = grads[:3]  # the saved buffers are internal: their gradients are ignored
     h_in, c_prev = saved[0], saved[5]  # (N, P) and (N, H): P is proj_size where there is one
     batch = sizes[0] if sizes else 0
     d_out = torch.zeros_like(h_in) if d_out is None else d_out.contiguous()
     d_h = h_in.new_zeros(batch, h_in.shape[1]) if d_h is None else d_h.contiguous()
+    has_c = c0 is not None
     d_c = None if not has_c else (c_prev.new_zeros(batch, c_prev.shape[1]) if d_c is None else d_c.contiguous())
     # The kernel sums the per-feature gradients (layer-norm gains and biases, GRU's b_hh).
     d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, d_w_hr = run_backward(
@@ -245,7 +279,7 @@ def _gradients(ctx: Any, grads: Sequence[Tensor | None], run_backward: Any) -> t
         dh0,
         dc0 if has_c else None,
         d_w,
-        d_b_hh if has_b_hh else None,
+        d_b_hh if b_hh is not None else None,
         d_ln_hh_w if ln_hh_w is not None else None,
         d_ln_hh_b if ln_hh_w is not None else None,
         d_ln_c_w if ln_c_w is not None else None,
@@ -274,7 +308,6 @@ class FusedScan(torch.autograd.Function):
         return tuple(output)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
         return (*_gradients(ctx, grads, _fused_scan_backward), *([None] * 9))
 
