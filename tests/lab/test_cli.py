@@ -128,6 +128,17 @@ def exit_code(args: list[str]) -> object:
         ),
         (["generate", "x", "--temperature", "inf"], "rnnx generate: error: argument --temperature: expected a finite"),
         (
+            ["train", "--config", "options.toml", "--out", "o"],
+            "rnnx train: error: options.toml: task_options must be a",
+        ),
+        (
+            ["train", "--config", "latin1.toml", "--out", "o"],
+            "rnnx train: error: config file 'latin1.toml' is not UTF-8",
+        ),
+        (["train", "--config", "nan.toml", "--out", "o"], "rnnx train: error: TrainConfig: lr must be a finite number"),
+        (["compare", "--config", "models.toml", "--out", "o"], "rnnx compare: error: models.toml: models must be a"),
+        (["compare", "--config", "seeds.toml", "--out", "o"], "rnnx compare: error: seeds.toml: seeds must be a count"),
+        (
             ["train", "--task", "csv", "--path", "nan.csv", "--column", "value", "--out", "o"],
             "rnnx train: error: csv: line 4 of '/.*/nan.csv': column 'value' holds 'nan'; every value must be a finite",
         ),
@@ -138,6 +149,11 @@ def test_more_bad_input_in_process(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.toml").write_text('colour = "red"\n')
+    (tmp_path / "options.toml").write_text("task_options = 3\n")
+    (tmp_path / "latin1.toml").write_bytes('model = "lstm" # café\n'.encode("latin-1"))
+    (tmp_path / "nan.toml").write_text("lr = nan\n")
+    (tmp_path / "models.toml").write_text("models = 3\n")
+    (tmp_path / "seeds.toml").write_text('seeds = "many"\n')
     (tmp_path / "f").write_text("a file of the user's")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("mine")

@@ -25,6 +25,10 @@ def _sweep(text: str) -> tuple[str, list[Any]]:
     return name.strip(), [parse_value(v) for v in items]
 
 
+def _is_seed(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from rnnx.lab.flags import add_training_flags
 
@@ -56,9 +60,14 @@ def run(args: argparse.Namespace) -> int:
     models = settings.pop("models", "rnn,lstm,gru,transformer")  # a list in TOML, a string from the flag
     seeds = getattr(args, "seeds", settings.pop("seeds", 1))  # the flag wins over the file
     settings.pop("seeds", None)
+    source = args.config or "flags"
     if isinstance(models, str):
         models = models.split(",")
-    config = config_from_settings(settings, source=args.config or "flags")
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ValueError(f"{source}: models must be a string like 'lstm,gru' or a list of strings; got {models!r}")
+    if not (_is_seed(seeds) and seeds >= 1) and not (isinstance(seeds, list) and seeds and all(map(_is_seed, seeds))):
+        raise ValueError(f"{source}: seeds must be a count >= 1 or a list of seeds >= 0; got {seeds!r}")
+    config = config_from_settings(settings, source=source)
     with Bars() as bars:
         results = compare(
             config, models, seeds=seeds, sweep=args.sweep, out_dir=args.out, resume=args.resume, progress=bars.callback

@@ -208,6 +208,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raise ImportError("reading TOML on Python 3.10 needs tomli: pip install tomli") from error
     try:
         data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"config file {str(file)!r} is not UTF-8 ({error.reason} at byte {error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"config file {str(file)!r} is not valid TOML: {error}") from None
     return data

@@ -113,6 +113,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The TOML file's settings (if ``--config``) overridden by the flags given, as TrainConfig
     keys plus ``models`` for compare (``task_options`` merged key by key)."""
     settings: dict[str, Any] = load_toml(args.config) if getattr(args, "config", None) else {}
+    if not isinstance(settings.get("task_options", {}), dict):
+        raise ValueError(
+            f"{args.config}: task_options must be a table ([task_options]); got {settings['task_options']!r}"
+        )
     options = dict(settings.get("task_options", {}))
     given = vars(args)
     for name, value in given.items():
