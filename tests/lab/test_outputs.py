@@ -162,3 +162,22 @@ def test_a_damaged_marker_is_one_clear_error(tmp_path: Path, marker: str, messag
     (tmp_path / MARKER).write_text(marker)
     with pytest.raises(ValueError, match=message):
         train(config(), out_dir=tmp_path)
+
+
+def test_inspect_writes_only_into_its_own_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnx.cli import main
+
+    run = tmp_path / "run"
+    train(config(model="lstm", epochs=1), out_dir=run)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "gradient_flow.png").write_bytes(b"my own plot")
+    assert main(["inspect", "--checkpoint", str(run), "--out", str(mine)]) == 2
+    assert "--out '" in capsys.readouterr().err
+    assert (mine / "gradient_flow.png").read_bytes() == b"my own plot"
+    assert main(["inspect", "--checkpoint", str(run), "--input", "valid:99", "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()  # a failed inspection leaves nothing behind
+    for _ in range(2):  # and runs again into its own folder
+        assert main(["inspect", "--checkpoint", str(run)]) == 0
+    written = sorted(p.name for p in (run / "inspect").iterdir())
+    assert written == ["gradient_flow.png", MARKER, "trace_encoder.rnn_l0.png"]

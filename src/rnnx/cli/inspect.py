@@ -7,6 +7,7 @@ rnnx inspect --checkpoint runs/lstm --input test:0-15 --weights latest
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 
@@ -28,8 +29,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from rnnx.inspection.report import inspect_run
+    from rnnx.lab.outputs import MARKER, Output
 
+    saved = Path(args.checkpoint) / "config.json"
+    if not saved.is_file():
+        raise FileNotFoundError(f"{args.checkpoint!r} is not a run directory: {str(saved)!r} does not exist")
+    Output.existing(args.checkpoint, "run")
     out = args.out if args.out is not None else Path(args.checkpoint) / "inspect"
-    for path in inspect_run(args.checkpoint, out, selection=args.input, weights=args.weights):
+    created = not out.exists()
+    Output.claim(out, "inspect", flag="--out")  # a new or empty folder, or one rnnx inspect wrote
+    try:
+        paths = inspect_run(args.checkpoint, out, selection=args.input, weights=args.weights)
+    except BaseException:
+        if created:  # leave nothing behind for a run that wrote no plot
+            (out / MARKER).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    for path in paths:
         print(path)
     return 0

@@ -1,7 +1,7 @@
 """Output directories the lab owns: it writes only into folders it created or found empty, and
 removes only what it created.
 
-Every output directory (a training run, a comparison, the claims) carries a marker,
+Every output directory (a training run, a comparison, the claims, an inspection) carries a marker,
 ``rnnx.json``::
 
     {"rnnx": "run", "version": 1, "created": ["checkpoints", "checkpoints/epoch-0003"]}
@@ -27,7 +27,7 @@ from rnnx._files import FileFormatError, read_json, write_json
 
 MARKER = "rnnx.json"
 VERSION = 1
-KINDS = {"run": "training run", "compare": "comparison", "claims": "claims output"}
+KINDS = {"run": "training run", "compare": "comparison", "claims": "claims output", "inspect": "inspection output"}
 
 
 def _describe(kind: str) -> str:
