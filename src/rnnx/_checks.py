@@ -70,15 +70,35 @@ def check_tensor(owner: str, name: str, value: object) -> Tensor:
     return value
 
 
+def autocast_casts(dtype: torch.dtype) -> bool:
+    """Whether an autocast region casts tensors of ``dtype`` (every floating dtype but float64)."""
+    return dtype.is_floating_point and dtype != torch.float64
+
+
 def check_matches(owner: str, name: str, value: Tensor, *, dtype: torch.dtype, device: torch.device, what: str) -> None:
-    """Check that ``value`` has ``dtype`` and lives on ``device`` (those of ``what``)."""
-    if value.dtype != dtype and not torch.is_autocast_enabled(value.device.type):
-        raise ValueError(
-            f"{owner}: {name} has dtype {value.dtype} but the dtype of {what} is {dtype}; "
-            f"convert one of them, e.g. {name}.to({dtype})"
-        )
+    """Check that ``value`` has ``dtype`` and lives on ``device`` (those of ``what``).
+
+    Inside an autocast region for ``device``, as ``torch.nn`` there, the dtypes may differ when
+    autocast casts both (float32, bfloat16, float16: the products take them in autocast's
+    dtype); float64, which autocast leaves alone, must still match.
+
+    Raises:
+        InputError: the dtype or the device differs (a ``ValueError`` and a ``RuntimeError``).
+    """
+    if value.dtype != dtype:
+        autocast = torch.is_autocast_enabled(device.type)
+        if not (autocast and autocast_casts(value.dtype) and autocast_casts(dtype)):
+            hint = (
+                " (inside autocast the dtypes may differ only where autocast casts both; it leaves float64 alone)"
+                if autocast
+                else ""
+            )
+            raise InputError(
+                f"{owner}: {name} has dtype {value.dtype} but the dtype of {what} is {dtype}{hint}; "
+                f"convert one of them, e.g. {name}.to({dtype})"
+            )
     if value.device != device:
-        raise ValueError(
+        raise InputError(
             f"{owner}: {name} is on device {value.device} but {what} is on device {device}; "
             f"move one of them, e.g. {name}.to({str(device)!r})"
         )

@@ -42,14 +42,29 @@ def prefers_fused(cell: CellStep, device: torch.device, steps: int, *, proj_size
     return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and faster
 
 
+def compute_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
+    """The dtype the fused kernel computes in for inputs of ``dtype`` on ``device``.
+
+    Outside autocast, ``dtype`` itself. Inside an autocast region for ``device``, float32 for
+    every dtype autocast casts (float32, bfloat16, float16): the kernel has no reduced-precision
+    arithmetic, so it takes the operands autocast left in its dtype in float32, and the module
+    casts its results to the dtypes ``torch.nn`` returns there (:mod:`rnnx.modules.precision`).
+    Float64, which autocast leaves alone, stays float64.
+    """
+    if dtype.is_floating_point and dtype != torch.float64 and torch.is_autocast_enabled(device.type):
+        return torch.float32
+    return dtype
+
+
 def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.device) -> str | None:
-    """Why the fused kernel cannot run this configuration, or ``None`` when it can."""
+    """Why the fused kernel cannot run this configuration (inputs of ``dtype`` on ``device``, in
+    the autocast state of the call), or ``None`` when it can."""
     if fused_kind(cell) is None:
         return f"{type(cell).__name__} has no fused kernel"
     if device.type != "cpu":
         return f"the fused kernels run on CPU; got device {device}"
-    if dtype not in (torch.float32, torch.float64):
-        return f"the fused kernels run float32 and float64; got {dtype}"
+    if compute_dtype(dtype, device) not in (torch.float32, torch.float64):
+        return f"the fused kernels run float32 and float64 (and autocast regions in float32); got {dtype}"
     return None
 
 
@@ -90,7 +105,10 @@ def fused_scan(
     zoneout: Sequence[Zoneout] | None = None,
 ) -> tuple[Tensor, State]:
     """:func:`rnnx.recurrence.scan` for the cells of :func:`fused_kind`, as one fused C++
-    loop and one autograd node (first-order gradients)."""
+    loop and one autograd node (first-order gradients).
+
+    Under autocast every tensor is taken in :func:`compute_dtype` (float32), and so are the
+    results; each tensor's gradient flows back in its own dtype."""
     kind = fused_kind(cell)
     assert kind is not None
     zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)
@@ -116,6 +134,9 @@ def fused_scan(
     # The kernel reads each tensor as one dense row-major block and refuses any other layout
     # (a transposed h0, an expanded mask); contiguous() returns a tensor that already is as it is.
     tensors = tuple(None if t is None else t.contiguous() for t in tensors)
+    if torch.is_autocast_enabled(gi.device.type):  # the operands autocast cast, in compute_dtype
+        dtype = compute_dtype(gi.dtype, gi.device)
+        tensors = tuple(None if t is None else t.to(dtype) for t in tensors)
     # Whole-sequence buffers only when a backward pass can follow.
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     out, h, c, *_ = fused_scan_node(

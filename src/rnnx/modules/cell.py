@@ -24,6 +24,7 @@ from rnnx.backends import check_backend, native_cell, resolve_backend
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_features, unpack_state
+from rnnx.modules.precision import cast_all, cell_result_dtypes
 from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
@@ -172,6 +173,9 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if any(self.zoneout):
             sizes = [s.shape[1] for s in state]
             new = apply_zoneout(state, new, zoneout_masks(self.zoneout, x.shape[0], sizes, x, training=self.training))
+        dtypes = cell_result_dtypes(self.cell, x, state)
+        if dtypes is not None:  # autocast: torch.nn's dtypes, whichever backend ran
+            new = cast_all(new, dtypes)
         if tracer is not None:
             tracer.emit(new)
         if not is_batched:

@@ -26,6 +26,7 @@ from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_scan, fused_unsupported, load_extension, prefers_fused, warn_fallback_once
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
+from rnnx.modules.precision import cast_all, layer_result_dtypes, native_autocast_unsupported
 from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, run_stack, scan
@@ -326,6 +327,9 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         else:
             scan_fn = fused_scan if backend == "fused" else scan
             output, final = self._reference(seq, state, weights, samples, scan_fn=scan_fn)
+        dtypes = layer_result_dtypes(self.cell, seq.data, state, first, packed=seq.packed, proj_size=self.proj_size)
+        if dtypes is not None:  # autocast: torch.nn's dtypes, whichever backend ran
+            output, final = output.to(dtypes[0]), cast_all(final, dtypes[1])
         if seq.batch_sizes is not None:
             packed = PackedSequence(output, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
             return packed, self._final_state(final, seq)
@@ -336,7 +340,9 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
     def _resolve(self, seq: SequenceBatch) -> str:
         """The backend for this call: native, fused or reference (see :mod:`rnnx.backends`)."""
         like = seq.data
-        native = self.native_unsupported()
+        native = self.native_unsupported() or native_autocast_unsupported(
+            self.cell, like, packed=seq.packed, proj_size=self.proj_size
+        )
         prefer_fused = prefers_fused(self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size)
         fused: str | None = "not needed"
         if self.backend == "fused" or (self.backend == "auto" and (native or prefer_fused)):

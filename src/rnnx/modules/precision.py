@@ -1,0 +1,148 @@
+"""Mixed precision: the dtypes a module returns under ``torch.autocast``, those of ``torch.nn``.
+
+Autocast casts the operands of matrix products (``linear``, ``addmm``, ``matmul``...) to its
+lower-precision dtype ``a`` (bfloat16 or float16); elementwise operations promote. ``torch.nn``'s
+recurrent modules return whatever dtype their implementation ends in, so the dtypes differ by
+cell, device and path. Measured with torch 2.13 (float32 modules; ``s0`` is the dtype of the
+initial state, the input's when ``hx`` is not given):
+
+=============================  ==============================================================
+CPU ``RNN`` / ``RNNCell``      everything ``a``: ``h' = tanh(W x + W h)`` ends in a product
+CPU ``GRU`` / ``GRUCell``      ``promote(a, s0)``: ``h' = n + z (h - n)`` reads ``h``; with a
+                               float32 input that is float32, with an ``a`` input it is ``a``
+CPU ``LSTM`` on oneDNN         everything ``a`` (a padded input of float32 or bfloat16, no
+                               ``proj_size``: the oneDNN kernel, which autocast casts)
+CPU ``LSTM`` otherwise         ``c`` and ``h`` are ``promote(a, c0)`` (``c' = f c + i g``),
+(packed, ``proj_size``),       except that a projected ``h`` ends in a product: ``a``
+``LSTMCell``
+CUDA, every module             everything ``a`` (cuDNN's layers and the cells are autocast ops)
+=============================  ==============================================================
+
+Gradients have the dtypes of the tensors they belong to: float32 for the parameters and for a
+float32 input, ``a`` for an input given in ``a``. Float64 is left alone by autocast: a float64
+module with float64 inputs runs in float64. CPU float16 autocast: ``torch.nn.LSTM`` raises from
+oneDNN where it would take the oneDNN kernel ("could not create a primitive descriptor"), so
+rnnx's ``backend="native"`` refuses that case with a clear error and ``"auto"`` runs it on the
+fused kernel, with the dtypes of the oneDNN row (everything float16).
+
+rnnx returns these dtypes on every backend; the variants take their base cell's row (a
+layer-normalised LSTM the LSTM's); IndRNN, which ``torch.nn`` lacks, returns what its
+equations give under autocast, ``promote(a, u, s0)`` (its recurrence ``u * h`` is elementwise).
+The reference path computes as ``torch.nn``'s generic path does (products in ``a``), the fused
+kernel in float32 (it has no bfloat16 arithmetic); both are then cast to the dtypes above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from rnnx.cells import CellStep, ElmanStep, GRUStep, IndRNNStep, LSTMStep
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The lower-precision dtype of the autocast region enabled for ``device``'s type, or ``None``."""
+    if not torch.is_autocast_enabled(device.type):
+        return None
+    return torch.get_autocast_dtype(device.type)
+
+
+def _family(cell: CellStep) -> str | None:
+    """The ``torch.nn`` cell whose dtype rule ``cell`` follows; rnnx's own cells only."""
+    families: dict[type[CellStep], str] = {ElmanStep: "RNN", GRUStep: "GRU", LSTMStep: "LSTM", IndRNNStep: "IndRNN"}
+    return families.get(type(cell))
+
+
+def onednn_runs_lstm(input: Tensor, *, packed: bool, proj_size: int) -> bool:
+    """Whether ``torch.nn.LSTM`` on CPU takes the oneDNN kernel for this call (``use_mkldnn`` in
+    PyTorch's ``RNN.cpp``): a padded CPU input of float32, bfloat16 where oneDNN has it, or
+    float16 without gradients where it has that; no projection."""
+    if packed or proj_size or input.device.type != "cpu" or input.numel() == 0:
+        return False
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return False
+    if input.dtype == torch.float32:
+        return True
+    if input.dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return (
+        input.dtype == torch.float16
+        and not torch.is_grad_enabled()
+        and bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    )
+
+
+def native_autocast_unsupported(cell: CellStep, input: Tensor, *, packed: bool, proj_size: int) -> str | None:
+    """Why ``backend="native"`` cannot run this layer call under autocast, or ``None``.
+
+    Only one case: oneDNN's LSTM kernel under CPU float16 autocast, which raises inside
+    oneDNN (``torch.nn.LSTM`` fails there too).
+    """
+    if cell.native_mode != "LSTM" or autocast_dtype(input.device) != torch.float16:
+        return None
+    if onednn_runs_lstm(input, packed=packed, proj_size=proj_size):
+        return "torch's oneDNN LSTM kernel cannot run under CPU float16 autocast (torch.nn.LSTM raises there too)"
+    return None
+
+
+def _promote(*dtypes: torch.dtype) -> torch.dtype:
+    out = dtypes[0]
+    for d in dtypes[1:]:
+        out = torch.promote_types(out, d)
+    return out
+
+
+def layer_result_dtypes(
+    cell: CellStep, input: Tensor, state: Sequence[Tensor], parameter: Tensor, *, packed: bool, proj_size: int
+) -> tuple[torch.dtype, tuple[torch.dtype, ...]] | None:
+    """``(output dtype, dtype of each final state)`` a layer returns under autocast, or ``None``
+    outside autocast, for a float64 input (autocast leaves it alone) and for cells of users'.
+
+    Args:
+        cell: the layer's cell.
+        input: the input (packed data for packed input), before any cast.
+        state: the initial state, one tensor per state (zeros of the input's dtype if not given).
+        parameter: one of the layer's parameters (all have its dtype, IndRNN's ``u`` too).
+        packed: whether the input is a ``PackedSequence``.
+        proj_size: the LSTM's projection, 0 for none.
+    """
+    a = autocast_dtype(input.device)
+    family = _family(cell)
+    if a is None or family is None or input.dtype == torch.float64:
+        return None
+    n = len(state)
+    if input.device.type != "cpu":
+        return a, (a,) * n
+    if family == "RNN":
+        return a, (a,)
+    if family == "GRU":
+        h = _promote(a, state[0].dtype)
+        return h, (h,)
+    if family == "IndRNN":
+        h = _promote(a, parameter.dtype, state[0].dtype)
+        return h, (h,)
+    if onednn_runs_lstm(input, packed=packed, proj_size=proj_size):
+        return a, (a, a)
+    c = _promote(a, state[1].dtype)
+    h = a if proj_size else c
+    return h, (h, c)
+
+
+def cell_result_dtypes(cell: CellStep, input: Tensor, state: Sequence[Tensor]) -> tuple[torch.dtype, ...] | None:
+    """The dtype of each new state a single-step cell returns under autocast, or ``None`` (as
+    :func:`layer_result_dtypes`)."""
+    a = autocast_dtype(input.device)
+    family = _family(cell)
+    if a is None or family is None or family == "IndRNN" or input.dtype == torch.float64:
+        return None
+    if input.device.type != "cpu" or family == "RNN":
+        return (a,) * len(state)
+    s = _promote(a, state[-1].dtype)  # GRU: h; LSTM: c, which h' = o tanh(c') also takes
+    return (s,) * len(state)
+
+
+def cast_all(tensors: Sequence[Tensor], dtypes: Sequence[torch.dtype]) -> tuple[Tensor, ...]:
+    """Each tensor in its dtype (a differentiable cast; no copy where it already has it)."""
+    return tuple(t.to(d) for t, d in zip(tensors, dtypes, strict=True))
