@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnnx
+from rnnx.errors import InputError
 from rnnx.fused.function import MIN_STEPS_FOR_FUSED
 from tests.cells.test_variants import VARIANT_IDS, VARIANTS
 from tests.conftest import KIND_IDS, KINDS, flat, scalar_loss
@@ -295,3 +296,124 @@ def test_variant_under_autocast(
     if layer_norm and proj:
         pytest.xfail("open: a layer-norm LSTM with proj_size deviates by up to 330 eps in one gradient")
     assert_near(ours, theirs, autocast, bound=200 if layer_norm else 10)
+
+
+# -- rnnx's input checks still apply inside autocast, refusing what torch.nn refuses ----------
+
+
+def _bad_layer_call(case: str, kind: Any, device: str) -> Callable[[nn.Module], Any]:
+    """A call that ``torch.nn`` refuses inside autocast, on a module of ``kind``."""
+    lstm = kind[2] is nn.LSTM
+    x = torch.randn(STEPS, BATCH, IN, device=device)
+
+    def hx(dtype: torch.dtype, batch: int = BATCH) -> Any:
+        h = torch.randn(4, batch, kind[3].get("proj_size", 0) or HIDDEN, device=device, dtype=dtype)
+        return (h, torch.randn(4, batch, HIDDEN, device=device, dtype=dtype)) if lstm else h
+
+    calls: dict[str, Callable[[nn.Module], Any]] = {
+        "input_f64": lambda m: m(x.double()),
+        "module_f64": lambda m: m.double()(x),
+        "hx_f64": lambda m: m(x, hx(F64)),
+        "input_int": lambda m: m(x.long()),
+        "input_features": lambda m: m(torch.randn(STEPS, BATCH, IN + 1, device=device)),
+        "hx_shape": lambda m: m(x, hx(F32, batch=BATCH + 1)),
+    }
+    return calls[case]
+
+
+# What rnnx's message names in each case.
+LAYER_REFUSALS = {
+    "input_f64": (InputError, r"input has dtype torch\.float64"),
+    "module_f64": (InputError, r"input has dtype torch\.float32"),
+    "hx_f64": (InputError, r"dtype torch\.float64"),
+    "input_int": (TypeError, "floating-point"),
+    "input_features": (ValueError, "input_size=4"),
+    "hx_shape": (InputError, "hx"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("case", list(LAYER_REFUSALS))
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+@pytest.mark.parametrize(("device", "autocast"), REGIONS)
+def test_layer_checks_apply_under_autocast(
+    kind: Any, backend: str, case: str, device: str, autocast: torch.dtype
+) -> None:
+    torch.manual_seed(0)
+    oracle = kind[2](IN, HIDDEN, num_layers=2, bidirectional=True, **kind[3]).to(device)
+    module = kind[1].from_torch(oracle, backend=backend)
+    call = _bad_layer_call(case, kind, device)
+    error, words = LAYER_REFUSALS[case]
+    with torch.autocast(device, dtype=autocast):
+        with pytest.raises(RuntimeError):  # torch.nn refuses it too
+            call(oracle)
+        with pytest.raises(error, match=words):
+            call(module)
+
+
+CELL_REFUSALS = {
+    "input_f64": (InputError, r"input has dtype torch\.float64"),
+    "module_f64": (InputError, r"input has dtype torch\.float32"),
+    "hx_f64": (InputError, r"dtype torch\.float64"),
+    "input_int": (TypeError, "floating-point"),
+    "input_features": (ValueError, "input_size=4"),
+    "hx_shape": (ValueError, "hx"),
+}
+
+
+@pytest.mark.parametrize("case", list(CELL_REFUSALS))
+@pytest.mark.parametrize("backend", ["auto", "reference", "native"])
+@pytest.mark.parametrize("cell", CELLS, ids=[c[0] for c in CELLS])
+@pytest.mark.parametrize(("device", "autocast"), REGIONS)
+def test_cell_checks_apply_under_autocast(
+    cell: Any, backend: str, case: str, device: str, autocast: torch.dtype
+) -> None:
+    _, ours_cls, torch_cls = cell
+    torch.manual_seed(0)
+    oracle = torch_cls(IN, HIDDEN).to(device)
+    module = ours_cls.from_torch(oracle, backend=backend)
+    x = torch.randn(BATCH, IN, device=device)
+    lstm = torch_cls is nn.LSTMCell
+
+    def hx(dtype: torch.dtype, batch: int = BATCH) -> Any:
+        h = torch.randn(batch, HIDDEN, device=device, dtype=dtype)
+        return (h, h.clone()) if lstm else h
+
+    calls: dict[str, Callable[[nn.Module], Any]] = {
+        "input_f64": lambda m: m(x.double()),
+        "module_f64": lambda m: m.double()(x),
+        "hx_f64": lambda m: m(x, hx(F64)),
+        "input_int": lambda m: m(x.long()),
+        "input_features": lambda m: m(torch.randn(BATCH, IN + 1, device=device)),
+        "hx_shape": lambda m: m(x, hx(F32, batch=BATCH + 1)),
+    }
+    error, words = CELL_REFUSALS[case]
+    with torch.autocast(device, dtype=autocast):
+        with pytest.raises(RuntimeError):  # torch.nn refuses it too
+            calls[case](oracle)
+        with pytest.raises(error, match=words):
+            calls[case](module)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reduced_input_refused_outside_autocast(backend: str) -> None:
+    """Outside autocast a bfloat16 input to a float32 module is still an error, as in torch.nn."""
+    module = rnnx.GRU(IN, HIDDEN, backend=backend)
+    with pytest.raises(InputError, match=r"input has dtype torch\.bfloat16"):
+        module(torch.randn(STEPS, BATCH, IN, dtype=BF16))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float64_weight_refused_under_autocast(backend: str) -> None:
+    """A float64 weight put into a float32 module: autocast does not cast float64, torch.nn raises."""
+    oracle = nn.GRU(IN, HIDDEN)
+    module = rnnx.GRU.from_torch(oracle, backend=backend)
+    for m in (oracle, module):
+        m.weight_hh_l0 = nn.Parameter(m.weight_hh_l0.detach().double())
+    x = torch.randn(STEPS, BATCH, IN)
+    with torch.autocast("cpu", dtype=BF16):
+        with pytest.raises(RuntimeError):
+            oracle(x)
+        with pytest.raises(InputError, match="weight_hh_l0"):
+            module(x)
