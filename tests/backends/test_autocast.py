@@ -110,18 +110,21 @@ def refuses(backend: str, device: str, *, oracle_failed: bool) -> str | None:
 LAYER_FORMS = ["batched", "batch_first", "unbatched", "packed", "hx_f32", "hx_low", "x_low", "x_other"]
 
 
-def layer_input(kind: tuple[Any, ...], form: str, device: str, autocast: torch.dtype, *, layers: int, dirs: int) -> Any:
-    """A function making ``(input, hx, leaves)`` afresh, the same tensors on every call."""
+def layer_input(
+    kind: tuple[Any, ...], form: str, device: str, autocast: torch.dtype, *, layers: int, dirs: int, state: bool = False
+) -> Any:
+    """A function making ``(input, hx, leaves)`` afresh, the same tensors on every call; with
+    ``state``, a random float32 ``hx`` in every form (``hx_low``: in the autocast dtype)."""
     g = torch.Generator().manual_seed(7)
     batch_first = form == "batch_first"
     x_dtype = {"x_low": autocast, "x_other": other_low(autocast)}.get(form, F32)
     shape = (STEPS, IN) if form == "unbatched" else (BATCH, STEPS, IN) if batch_first else (STEPS, BATCH, IN)
     x = torch.randn(shape, generator=g).to(device, x_dtype).requires_grad_()
     hx: list[Tensor] = []
-    if form in ("hx_f32", "hx_low"):
+    if state or form in ("hx_f32", "hx_low"):
         proj = kind[3].get("proj_size", 0)
         sizes = [proj or HIDDEN, HIDDEN] if kind[2] is nn.LSTM else [HIDDEN]
-        dtype = F32 if form == "hx_f32" else autocast
+        dtype = autocast if form == "hx_low" else F32
         hx = [torch.randn(layers * dirs, BATCH, s, generator=g).to(device, dtype).requires_grad_() for s in sizes]
 
     def make(exact: bool = False) -> tuple[Any, Any, list[Tensor]]:
@@ -231,6 +234,9 @@ TRAINING = [
 ]
 LAYER_VARIANTS = [pytest.param(v[1], v[2], False, id=i) for v, i in zip(VARIANTS, VARIANT_IDS, strict=True)]
 LAYER_VARIANTS += [pytest.param(cls, options, True, id=i) for i, cls, options in TRAINING]
+# Measured up to 190 eps (CPU float16, the reference path of the LSTM with layer norm, peephole and
+# proj_size; bfloat16 and the fused path within 60).
+BOUND_LN = 250
 BASE = {rnnx.LSTM: nn.LSTM, rnnx.GRU: nn.GRU, rnnx.RNN: nn.RNN}
 
 
@@ -250,7 +256,11 @@ def test_variant_under_autocast(
             if name.startswith("ln_"):
                 p.add_(0.3 * torch.randn_like(p))
     kind = ("", cls, BASE.get(cls, nn.RNN), {"proj_size": proj} if proj else {})
-    make = layer_input(kind, form, device, autocast, layers=2, dirs=2)
+    # A layer norm of W_hh h0 = 0 (zero initial state) has no spread: what it normalises in the
+    # first steps is rounding noise times 1/sqrt(LN eps), ill-conditioned in any reduced precision
+    # (measured up to 500 eps in a gradient, against 9 eps from a random state), so those get one.
+    layer_norm = bool(options.get("layer_norm"))
+    make = layer_input(kind, form, device, autocast, layers=2, dirs=2, state=layer_norm)
     region = (device, autocast)
     module.backend = backend
     expected_refusal = "fused kernels run on CPU" if backend == "fused" and device != "cpu" else None
@@ -290,12 +300,9 @@ def test_variant_under_autocast(
     exact = flat(module(x) if hx is None else module(x, hx))
     grads = torch.autograd.grad(scalar_loss([o.cpu() for o in exact]), [*leaves, *module.parameters()])
     theirs = [o.detach() for o in exact] + list(grads)
-    # Measured: within 4.3 eps without layer norm; layer norm divides by the gates' spread and
-    # amplifies the products' rounding: up to 152 eps (one weight gradient of lstm_ln_peephole_proj).
-    layer_norm = bool(getattr(module.cell, "layer_norm", False))
-    if layer_norm and proj:
-        pytest.xfail("open: a layer-norm LSTM with proj_size deviates by up to 330 eps in one gradient")
-    assert_near(ours, theirs, autocast, bound=200 if layer_norm else 10)
+    # Measured: within 4.3 eps of each tensor's norm without layer norm; with it, which divides
+    # by the gates' spread and so amplifies their rounding, within BOUND_LN.
+    assert_near(ours, theirs, autocast, bound=BOUND_LN if layer_norm else 10)
 
 
 # -- rnnx's input checks still apply inside autocast, refusing what torch.nn refuses ----------
