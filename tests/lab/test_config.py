@@ -55,3 +55,10 @@ def test_bad_toml(tmp_path: Path) -> None:
         load_toml(path)
     with pytest.raises(FileNotFoundError, match=r"config file '.*none.toml' does not exist"):
         load_toml(tmp_path / "none.toml")
+
+
+def test_resolve_refuses_options_the_task_does_not_take() -> None:
+    with pytest.raises(ValueError, match="task 'adding' does not take depth; it takes seq_len"):
+        TrainConfig(task="adding", task_options={"depth": 3}).resolve()
+    with pytest.raises(ValueError, match="task 'adding' does not take depth"):
+        TrainConfig(task="adding", task_options={"depth": 3}, quick=True).resolve()

@@ -21,8 +21,7 @@ from rnnx.lab.checkpoint import check_state, load_checkpoint, load_trainer, read
 from rnnx.lab.config import TrainConfig, read_saved_config
 from rnnx.lab.models import build_model
 from rnnx.lab.outputs import marker_kind
-from rnnx.lab.runs import load_run
-from rnnx.lab.tasks import get_task
+from rnnx.lab.runs import load_run, saved_task
 
 EPOCH = "checkpoints/epoch-0002"
 
@@ -201,7 +200,7 @@ def readers(run: Path) -> dict[str, Callable[[], object]]:
         pointer = read_pointer(run)
         assert pointer is not None
         config = read_saved_config(run / "config.json")
-        task = get_task(config.task, **config.task_options)
+        task = saved_task(config, run / "config.json")
         model = build_model(config.model, task, hidden_size=4)
         optimizer = torch.optim.AdamW(model.parameters())
         return load_checkpoint(run, pointer, model, optimizer)
@@ -264,7 +263,7 @@ def damage(draw: st.DrawFn, original: bytes, is_json: bool) -> bytes:
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_files_give_a_named_error(finished: Path, name: str, data: st.DataObject) -> None:
     original = (finished / FILES[name]).read_bytes()

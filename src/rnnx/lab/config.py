@@ -90,10 +90,11 @@ class TrainConfig:
         lr = preset["lr"] if self.lr is None else self.lr
         options = dict(self.task_options)
         if self.quick:
-            accepted = task_options(self.task)
-            options = {k: v for k, v in QUICK_TASK.items() if k in accepted} | options
-        else:
-            task_options(self.task)  # an unknown task fails here, naming the choices
+            options = {k: v for k, v in QUICK_TASK.items() if k in task_options(self.task)} | options
+        accepted = task_options(self.task)  # an unknown task fails here, naming the choices
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(f"task {self.task!r} does not take {', '.join(unknown)}; it takes {', '.join(accepted)}")
         check_int(owner, "epochs", epochs, minimum=1)
         check_int(owner, "hidden_size", hidden, minimum=1)
         check_int(owner, "num_layers", self.num_layers, minimum=1)

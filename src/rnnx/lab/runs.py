@@ -18,6 +18,20 @@ from rnnx.lab.outputs import Output
 from rnnx.lab.tasks import Task, get_task
 
 
+def saved_task(config: TrainConfig, source: Path) -> Task:
+    """The task of a saved config; an error building it names the config file it came from.
+
+    Raises:
+        FileNotFoundError: the task's data file is gone; ValueError: a bad option or data.
+    """
+    try:
+        return get_task(config.task, **config.task_options)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{source}: {error}") from None
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
 def load_run(run_dir: str | Path, *, weights: str = "best") -> tuple[nn.Module, Task, TrainConfig]:
     """The model of a lab run directory with its ``best`` or ``latest`` weights, its task and config.
 
@@ -34,7 +48,7 @@ def load_run(run_dir: str | Path, *, weights: str = "best") -> tuple[nn.Module, 
         raise FileNotFoundError(f"{str(root)!r} is not a run directory: {str(saved)!r} does not exist")
     Output.existing(root, "run")
     config = read_saved_config(saved)
-    task = get_task(config.task, **config.task_options)
+    task = saved_task(config, saved)
     vocab_file = root / "vocab.json"
     if vocab_file.is_file():
         vocab = read_json(vocab_file, expect=list)

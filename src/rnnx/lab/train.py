@@ -49,6 +49,7 @@ from rnnx.lab.config import TrainConfig, read_saved_config
 from rnnx.lab.memory import PeakMemory
 from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
 from rnnx.lab.outputs import Output, check_output
+from rnnx.lab.runs import saved_task
 from rnnx.lab.tasks import Task, get_task
 from rnnx.recurrence import sample_offset
 
@@ -350,7 +351,10 @@ def _train(
     rank: int,
     world: int,
 ) -> TrainResult:
-    task = get_task(config.task, **config.task_options)
+    if resume and run_dir is not None:
+        task = saved_task(config, run_dir / "config.json")
+    else:
+        task = get_task(config.task, **config.task_options)
     assert config.hidden_size is not None  # resolve() filled it
     assert config.epochs is not None
     assert config.lr is not None
