@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnx._files import FileFormatError
+from rnnx._files import FileFormatError, sha256_bytes
 from rnnx.lab.checkpoint import load_trainer, load_weights, read_pointer, rng_states, save_weights, set_rng_states
 
 
@@ -124,3 +124,37 @@ def test_a_pointer_naming_a_missing_checkpoint(tmp_path: Path) -> None:
     pointer = read_pointer(tmp_path)
     assert pointer is not None
     assert (pointer.latest, pointer.best_sha256) == ("epoch-0002", None)
+
+
+def test_an_optimizer_state_of_another_shape_is_refused(tmp_path: Path) -> None:
+    from rnnx.lab.checkpoint import load_checkpoint, save_checkpoint
+    from rnnx.lab.outputs import Output
+
+    def trained(width: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+        model = nn.Linear(2, width)
+        optimizer = torch.optim.AdamW(model.parameters())
+        model(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+        return model, optimizer
+
+    state = {"epoch": 1, "step": 1, "samples": 1, "train_seconds": 0.0, "curve": [1.0], "train_loss": [1.0],
+             "epoch_seconds": [0.1], "best_metric": 1.0, "best_epoch": 1, "bad_epochs": 0, "steps_to_halfway": None,
+             "stopped_early": False, "peak_memory_bytes": 0}  # fmt: skip
+    run = Output.claim(tmp_path / "run", "run")
+    model, optimizer = trained(3)
+    save_checkpoint(run, epoch=1, model=model, optimizer=optimizer, state=state, new_best=True)
+    pointer = read_pointer(run.root)
+    assert pointer is not None
+    assert load_checkpoint(run.root, pointer, nn.Linear(2, 3), trained(3)[1]) == state
+    other, wrong = trained(3)
+    # Same parameter count and names, other shapes: what load_state_dict alone would accept.
+    _, wide_optimizer = trained(4)
+    torch.save({"optimizer": wide_optimizer.state_dict(), "rng": rng_states()}, tmp_path / "t.pt")
+    folder = run.root / "checkpoints" / "epoch-0001"
+    (folder / "trainer.pt").write_bytes((tmp_path / "t.pt").read_bytes())
+    sums = dict(pointer.sha256, **{"trainer.pt": sha256_bytes((folder / "trainer.pt").read_bytes())})
+    forged = type(pointer)(pointer.latest, sums, pointer.best_epoch, pointer.best_sha256)
+    with pytest.raises(
+        FileFormatError, match=r"trainer\.pt: does not fit this run \(optimizer exp_avg of shape \(4, 2\)"
+    ):
+        load_checkpoint(run.root, forged, other, wrong)

@@ -317,7 +317,21 @@ def load_checkpoint(
     try:
         if optimizer is not None:
             optimizer.load_state_dict(trainer["optimizer"])
+            _check_optimizer_shapes(folder / TRAINER, optimizer)
         set_rng_states(trainer["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
         raise FileFormatError(f"{folder / TRAINER}: does not fit this run ({error})") from None
     return state
+
+
+def _check_optimizer_shapes(path: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Every per-parameter tensor of the loaded optimizer state (AdamW's moments) has its
+    parameter's shape; ``load_state_dict`` checks only the number of parameters."""
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for name, value in optimizer.state.get(parameter, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameter.shape:
+                    raise FileFormatError(
+                        f"{path}: does not fit this run (optimizer {name} of shape {tuple(value.shape)} "
+                        f"for a parameter of shape {tuple(parameter.shape)})"
+                    )
