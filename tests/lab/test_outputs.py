@@ -129,10 +129,18 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_restarted(tmp_path: Pat
     assert (run / "best.safetensors").read_bytes() == (tmp_path / "whole" / "best.safetensors").read_bytes()
 
 
-def test_a_run_killed_before_writing_its_config_starts_again(tmp_path: Path) -> None:
+def test_a_run_killed_before_writing_its_config_starts_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     Output.claim(run, "run")  # killed right after the marker
     assert check_output(run, "run")
+    from rnnx.cli import main
+
+    assert main(["train", "--resume", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"rnnx train: error: --resume: {str(run)!r} stopped before it saved its config; start it again with --out {run}\n"
+    )
     result = train(config(epochs=1), out_dir=run)
     assert len(result.curve) == 1
 

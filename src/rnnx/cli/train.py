@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnx.lab.checkpoint import read_pointer
     from rnnx.lab.config import read_saved_config
     from rnnx.lab.flags import config_from_settings, settings_from_args
+    from rnnx.lab.outputs import MARKER
     from rnnx.lab.progress import Bars
     from rnnx.lab.train import train
 
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         if args.out or settings:
             raise ValueError("--resume DIR takes its settings from DIR/config.json; drop --out and the other settings")
         saved = Path(args.resume) / "config.json"
+        if not saved.is_file() and (Path(args.resume) / MARKER).is_file():
+            raise FileNotFoundError(
+                f"--resume: {args.resume!r} stopped before it saved its config; start it again with --out {args.resume}"
+            )
         if not saved.is_file():
             raise FileNotFoundError(f"--resume: {str(saved)!r} does not exist; is {args.resume!r} a run directory?")
         config = read_saved_config(saved)
