@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 import rnnx
@@ -234,3 +236,31 @@ def test_fused_kernel_masks_depend_on_the_sample_not_the_row() -> None:
     torch.testing.assert_close(first, again, rtol=0, atol=0)
     torch.testing.assert_close(other[:, 0], first[:, 0], rtol=0, atol=0)  # sample 5 at row 0 in both
     assert not torch.equal(other[:, 1], first[:, 1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+    offset=st.integers(0, 2**40),
+    model=st.sampled_from(MODELS),
+    backend=st.sampled_from(["reference", "fused"]),
+    bidirectional=st.booleans(),
+    num_layers=st.integers(1, 3),
+)
+def test_hypothesis_each_sample_of_a_packed_batch_equals_itself_alone(
+    lengths: list[int], offset: int, model: tuple[Any, ...], backend: str, bidirectional: bool, num_layers: int
+) -> None:
+    """Any lengths, offset, layers and directions: sample b of a packed batch numbered from
+    ``offset`` draws the masks it draws alone as sample ``offset + b``."""
+    _, cls, options, _ = model
+    torch.manual_seed(0)
+    config = EVERY_REGULARISER | options | {"bidirectional": bidirectional}
+    if num_layers == 1:
+        config.pop("dropout")
+    module = cls(4, 5, num_layers, backend=backend, **config).double().train()
+    seqs = [torch.randn(n, 4, dtype=torch.float64) for n in lengths]
+    with rnnx.sample_offset(offset):
+        padded = run(module, pack_sequence(seqs, enforce_sorted=False))
+    for b, seq in enumerate(seqs):
+        with rnnx.sample_offset(offset + b):
+            torch.testing.assert_close(padded[: lengths[b], b], run(module, seq))
