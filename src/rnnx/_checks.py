@@ -6,10 +6,11 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from rnnx.errors import InputError
+from rnnx.errors import DtypeError, InputError, NotATensorError
 
 
 def check_int(owner: str, name: str, value: object, *, minimum: int) -> int:
@@ -26,6 +27,40 @@ def check_bool(owner: str, name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{owner}: {name} must be a bool; got {type(value).__name__} {value!r}")
     return value
+
+
+def check_size(owner: str, name: str, value: object, *, minimum: int) -> int:
+    """:func:`check_int` for the sizes ``torch.nn``'s recurrent modules also take, with
+    ``torch.nn``'s words first ("input_size should be of type int, got: float", "hidden_size
+    must be greater than zero") so that code matching them keeps working."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} should be of type int, got: {type(value).__name__} ({value!r})")
+    if value < minimum:
+        bound = "greater than zero" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{owner}: {name} must be {bound}; got {value}")
+    return value
+
+
+def check_switch(owner: str, name: str, value: object) -> bool:
+    """:func:`check_bool` in ``torch.nn``'s words ("bias should be of type bool, got: int"),
+    for the switches its layers take only as a ``bool`` (``bias``, ``batch_first``)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} should be of type bool, got: {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_flag(owner: str, name: str, value: object) -> bool:
+    """``value`` as a ``bool`` if it is one, a numpy bool, or the integer 0 or 1.
+
+    ``torch.nn`` takes some switches by truth value (a cell's ``bias``, a layer's
+    ``bidirectional``), so code passes ``bias=0`` or ``np.True_``; anything else is refused
+    rather than read by its truth value (``bias="False"`` would mean a bias).
+    """
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+        return bool(value)
+    raise TypeError(f"{owner}: {name} should be a bool (or 0 or 1), got: {type(value).__name__} ({value!r})")
 
 
 def check_probability(owner: str, name: str, value: object, *, allow_one: bool = True) -> float:
@@ -61,12 +96,28 @@ def check_choice(owner: str, name: str, value: object, choices: Sequence[str]) -
     return value
 
 
+def check_nonlinearity(owner: str, value: object, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; otherwise ``torch.nn``'s "Unknown
+    nonlinearity" error (a ``ValueError``)."""
+    if not isinstance(value, str) or value not in choices:
+        options = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"{owner}: Unknown nonlinearity {value!r}. Select from {options}")
+    return value
+
+
 def check_tensor(owner: str, name: str, value: object) -> Tensor:
-    """Return ``value`` if it is a floating-point tensor."""
+    """Return ``value`` if it is a floating-point tensor.
+
+    Raises:
+        NotATensorError: ``value`` is not a tensor (a ``TypeError``; ``torch.nn`` raises
+            ``AttributeError`` on its ``.dim()``).
+        DtypeError: it is not floating point (a ``TypeError``; ``torch.nn``'s kernels raise
+            ``RuntimeError``).
+    """
     if not isinstance(value, Tensor):
-        raise TypeError(f"{owner}: {name} must be a torch.Tensor; got {type(value).__name__}")
+        raise NotATensorError(f"{owner}: {name} must be a torch.Tensor; got {type(value).__name__}")
     if not value.is_floating_point():
-        raise TypeError(f"{owner}: {name} must be a floating-point tensor; got dtype {value.dtype}")
+        raise DtypeError(f"{owner}: {name} must be a floating-point tensor; got dtype {value.dtype}")
     return value
 
 
@@ -75,8 +126,20 @@ def autocast_casts(dtype: torch.dtype) -> bool:
     return dtype.is_floating_point and dtype != torch.float64
 
 
-def check_matches(owner: str, name: str, value: Tensor, *, dtype: torch.dtype, device: torch.device, what: str) -> None:
+def check_matches(
+    owner: str,
+    name: str,
+    value: Tensor,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    what: str,
+    torch_words: str = "",
+) -> None:
     """Check that ``value`` has ``dtype`` and lives on ``device`` (those of ``what``).
+
+    ``torch_words``, if given, is ``torch.nn``'s message for the same dtype mismatch, put
+    first (formatted with ``got`` and ``expected``, the two dtypes).
 
     Inside an autocast region for ``device``, as ``torch.nn`` there, the dtypes may differ when
     autocast casts both (float32, bfloat16, float16: the products take them in autocast's
@@ -93,8 +156,9 @@ def check_matches(owner: str, name: str, value: Tensor, *, dtype: torch.dtype, d
                 if autocast
                 else ""
             )
+            words = torch_words.format(got=value.dtype, expected=dtype) + "; " if torch_words else ""
             raise InputError(
-                f"{owner}: {name} has dtype {value.dtype} but the dtype of {what} is {dtype}{hint}; "
+                f"{owner}: {words}{name} has dtype {value.dtype} but the dtype of {what} is {dtype}{hint}; "
                 f"convert one of them, e.g. {name}.to({dtype})"
             )
     if value.device != device:

@@ -79,7 +79,7 @@ class DirectionWeights:
 
 def uniform_init(t: Tensor, hidden_size: int) -> None:
     """``U(-1/sqrt(H), 1/sqrt(H))``, the initialisation of every ``torch.nn`` RNN weight."""
-    bound = 1.0 / math.sqrt(hidden_size)
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0  # as torch.nn: H = 0 leaves nothing to draw
     torch.nn.init.uniform_(t, -bound, bound)
 
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from rnnx._checks import check_bool, check_choice, check_forget_bias, check_lstm_only
+from rnnx._checks import check_bool, check_choice, check_forget_bias, check_lstm_only, check_nonlinearity
 from rnnx.cells import NONLINEARITIES, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules.layer import RecurrentLayer
 
@@ -61,7 +61,7 @@ class RNN(RecurrentLayer):
         forget_bias: float | None = None,
     ) -> None:
         check_lstm_only("RNN", peephole=peephole, forget_bias=forget_bias)
-        self.nonlinearity = check_choice("RNN", "nonlinearity", nonlinearity, NONLINEARITIES)
+        self.nonlinearity = check_nonlinearity("RNN", nonlinearity, NONLINEARITIES)
         super().__init__(
             ElmanStep(nonlinearity, layer_norm=check_bool("RNN", "layer_norm", layer_norm)),
             input_size,
