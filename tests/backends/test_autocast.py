@@ -279,11 +279,8 @@ def test_variant_under_autocast(
         assert module.backend_choice.backend == "fused", module.backend_choice
     outputs = len(ours) - len(list(module.parameters())) - len(make()[2])
     # The dtypes: those torch.nn's base class returns for the same call (IndRNN: its equations').
-    if cls is rnnx.IndRNN:
-        expected = [F32 if form != "x_low" or device == "cpu" else autocast] * outputs
-        if device != "cpu":
-            expected = [autocast] * outputs
-        expected = [torch.promote_types(autocast, F32)] * outputs if device == "cpu" else expected
+    if cls is rnnx.IndRNN:  # its recurrence u * h is elementwise: float32, the parameters' dtype
+        expected = [F32] * outputs
     else:
         base = BASE[cls](IN, HIDDEN, 2, bidirectional=True, **({"proj_size": proj} if proj else {})).to(device)
         x, hx, _ = make()
@@ -424,3 +421,57 @@ def test_float64_weight_refused_under_autocast(backend: str) -> None:
             oracle(x)
         with pytest.raises(InputError, match="weight_hh_l0"):
             module(x)
+
+
+CELL_VARIANTS = [
+    pytest.param(rnnx.RNNCell, {"layer_norm": True}, False, id="rnn_cell_ln"),
+    pytest.param(rnnx.GRUCell, {"layer_norm": True}, False, id="gru_cell_ln"),
+    pytest.param(rnnx.LSTMCell, {"layer_norm": True, "peephole": True}, False, id="lstm_cell_ln_peephole"),
+    pytest.param(rnnx.LSTMCell, {"zoneout": (0.3, 0.5)}, False, id="lstm_cell_zoneout_eval"),
+    pytest.param(rnnx.LSTMCell, {"zoneout": (0.3, 0.5)}, True, id="lstm_cell_zoneout_train"),
+    pytest.param(rnnx.GRUCell, {"recurrent_dropout": 0.4}, True, id="gru_cell_recurrent_dropout_train"),
+    pytest.param(rnnx.RNNCell, {"weight_drop": 0.5, "zoneout": 0.2}, True, id="rnn_cell_weight_drop_zoneout_train"),
+]
+BASE_CELL = {rnnx.RNNCell: nn.RNNCell, rnnx.GRUCell: nn.GRUCell, rnnx.LSTMCell: nn.LSTMCell}
+
+
+@pytest.mark.parametrize("form", ["batched", "unbatched", "hx_f32", "hx_low", "x_low", "hx_mixed"])
+@pytest.mark.parametrize("backend", ["auto", "reference", "native"])
+@pytest.mark.parametrize(("cls", "options", "training"), CELL_VARIANTS)
+@pytest.mark.parametrize(("device", "autocast"), REGIONS)
+def test_cell_variant_under_autocast(
+    cls: Any, options: dict[str, Any], training: bool, backend: str, form: str, device: str, autocast: torch.dtype
+) -> None:
+    torch.manual_seed(0)
+    module = cls(IN, HIDDEN, **options).to(device).train(training)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.startswith("ln_"):
+                p.add_(0.3 * torch.randn_like(p))
+    module.backend = backend
+    make = cell_input(cls is rnnx.LSTMCell, form, device, autocast)
+    region = (device, autocast)
+    if backend == "native" and module.native_unsupported() is not None:
+        with pytest.raises(ValueError, match="cannot run this configuration"):
+            results(module, make, region)
+        return
+    torch.manual_seed(1)
+    ours = results(module, make, region)
+    outputs = len(ours) - len(list(module.parameters())) - len(make()[2])
+    base = BASE_CELL[cls](IN, HIDDEN).to(device)
+    x, hx, _ = make()
+    with torch.autocast(device, dtype=autocast):
+        expected = [t.dtype for t in flat(base(x, hx))]
+    assert [t.dtype for t in ours[:outputs]] == expected
+    # The numbers: the reference step in float32 without autocast, with the same masks.
+    module.backend = "reference"
+    module.reset_dropout_mask()
+    x, _, leaves = make()
+    x32, hx32 = x.detach().float().requires_grad_(), [h.detach().float().requires_grad_() for h in leaves[1:]]
+    state = None if not hx32 else tuple(hx32) if len(hx32) > 1 else hx32[0]
+    torch.manual_seed(1)
+    exact = flat(module(x32, state))
+    grads = torch.autograd.grad(scalar_loss([o.cpu() for o in exact]), [x32, *hx32, *module.parameters()])
+    theirs = [o.detach() for o in exact] + list(grads)
+    layer_norm = bool(options.get("layer_norm"))
+    assert_near(ours, theirs, autocast, bound=BOUND_LN if layer_norm else 10)

@@ -112,16 +112,15 @@ def layer_result_dtypes(
     family = _family(cell)
     if a is None or family is None or input.dtype == torch.float64:
         return None
-    n = len(state)
+    if family == "IndRNN":  # on every device: no torch.nn kernel, the equations' own dtype
+        h = _promote(a, parameter.dtype, state[0].dtype)
+        return h, (h,)
     if input.device.type != "cpu":
-        return a, (a,) * n
+        return a, (a,) * len(state)
     if family == "RNN":
         return a, (a,)
     if family == "GRU":
         h = _promote(a, state[0].dtype)
-        return h, (h,)
-    if family == "IndRNN":
-        h = _promote(a, parameter.dtype, state[0].dtype)
         return h, (h,)
     if onednn_runs_lstm(input, packed=packed, proj_size=proj_size):
         return a, (a, a)
