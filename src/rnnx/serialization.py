@@ -50,6 +50,7 @@ from rnnx.backends.select import BackendChoice
 from rnnx.cells import ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules import GRU, LSTM, RNN, GRUCell, IndRNN, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell
 from rnnx.modules.attention import MultiHeadSelfAttention
+from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.positions import LearnedPositions, SinusoidalPositions
 from rnnx.modules.transformer import TransformerBlock, TransformerEncoder
 from rnnx.seq2seq.attention import Attention
@@ -96,6 +97,7 @@ PART_CLASSES: tuple[type, ...] = (
     MultiHeadSelfAttention,
     SinusoidalPositions,
     LearnedPositions,
+    SampleDropout,
     Shapes,
     Vocab,
 )

@@ -72,3 +72,20 @@ def test_rate_scale_and_evaluation() -> None:
 def test_refuses_a_bad_probability(p: Any, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         rnnx.SampleDropout(p)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True], ids=["plain", "input_feeding"])
+def test_seq2seq_dropout_follows_the_sample(input_feeding: bool) -> None:
+    """The seq2seq encoder and decoder's dropout (and their layers' dropout between 2 layers):
+    a sample's training logits in a shard with its offset equal its row of the whole batch."""
+    from tests.seq2seq.common import source_batch, target_batch, tiny_model
+
+    model = tiny_model(num_layers=2, dropout=0.3, input_feeding=input_feeding).double().train()
+    src, lengths = source_batch([4, 2, 5, 3])
+    tgt = target_batch([3, 4, 2, 3])
+    torch.manual_seed(8)
+    whole = model(src, lengths, tgt).logits
+    with rnnx.sample_offset(2):
+        torch.manual_seed(8)
+        part = model(src[2:], lengths[2:], tgt[2:]).logits
+    torch.testing.assert_close(part, whole[2:])

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnx._checks import check_bool, check_int, check_probability
+from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.seq2seq._inputs import State, check_tokens, output_size, to_layer, to_tuple
 from rnnx.seq2seq.attention import Attention, Memory
@@ -116,7 +117,8 @@ class Decoder(nn.Module):
         self.embedding = embedding
         self.rnn = rnn
         self.attention = attention
-        self.dropout = nn.Dropout(check_probability("Decoder", "dropout", dropout))
+        # Keyed by sample (rnnx.sample_offset): a data-parallel shard draws one process's masks.
+        self.dropout = SampleDropout(check_probability("Decoder", "dropout", dropout))
         if attention is not None:
             self.combine = nn.Linear(attention.memory_size + width, width, bias=False)  # W_c
         if tie_embeddings:

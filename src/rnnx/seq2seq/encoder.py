@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnx._checks import check_int, check_probability
+from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.seq2seq._inputs import State, check_lengths, check_tokens, output_size, to_tuple
 from rnnx.seq2seq.layers import make_layer
@@ -68,7 +69,8 @@ class Encoder(nn.Module):
             )
         self.embedding = embedding
         self.rnn = rnn
-        self.dropout = nn.Dropout(check_probability("Encoder", "dropout", dropout))
+        # Keyed by sample (rnnx.sample_offset): a data-parallel shard draws one process's masks.
+        self.dropout = SampleDropout(check_probability("Encoder", "dropout", dropout))
 
     @classmethod
     def build(
