@@ -264,3 +264,15 @@ def test_hypothesis_each_sample_of_a_packed_batch_equals_itself_alone(
     for b, seq in enumerate(seqs):
         with rnnx.sample_offset(offset + b):
             torch.testing.assert_close(padded[: lengths[b], b], run(module, seq))
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_an_empty_batch_in_training_draws_empty_masks(backend: str) -> None:
+    config: dict[str, Any] = {"dropout": 0.3, "weight_drop": 0.1}
+    if backend == "reference":
+        config |= {"zoneout": 0.2, "recurrent_dropout": 0.2}
+    module = rnnx.LSTM(3, 4, 2, bidirectional=True, backend=backend, **config).train()
+    out, (h, c) = module(torch.randn(6, 0, 3))
+    assert out.shape == (6, 0, 8)
+    assert h.shape == c.shape == (4, 0, 4)
+    assert uniforms(7, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 5).shape == (0, 5)

@@ -121,9 +121,10 @@ def uniforms(
     """
     rows = np.asarray(samples, dtype=np.int64)
     row_keys = mix(mix(np.full(rows.shape, key, dtype=np.uint64), rows), steps)
-    words = mix(row_keys[:, None], np.arange((width + 3) // 4, dtype=np.int64)[None, :])
+    count = (width + 3) // 4
+    words = mix(row_keys[:, None], np.arange(count, dtype=np.int64)[None, :])
     lanes = (words[:, :, None] >> _LANE_SHIFTS) & np.uint64(0xFFFF)
-    out: npt.NDArray[np.uint16] = lanes.reshape(rows.shape[0], -1)[:, :width].astype(np.uint16)
+    out: npt.NDArray[np.uint16] = lanes.reshape(rows.shape[0], 4 * count)[:, :width].astype(np.uint16)
     return out
 
 
