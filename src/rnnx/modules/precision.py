@@ -15,7 +15,8 @@ CPU ``LSTM`` on oneDNN         everything ``a`` (a padded input of float32 or bf
 CPU ``LSTM`` otherwise         ``c`` and ``h`` are ``promote(a, c0)`` (``c' = f c + i g``),
 (packed, ``proj_size``),       except that a projected ``h`` ends in a product: ``a``
 ``LSTMCell``
-CUDA, every module             everything ``a`` (cuDNN's layers and the cells are autocast ops)
+CUDA, every module             everything ``a`` (cuDNN's layers and the cells are autocast ops;
+                               read from PyTorch's autocast op lists, not measured here)
 =============================  ==============================================================
 
 Gradients have the dtypes of the tensors they belong to: float32 for the parameters and for a
@@ -30,6 +31,11 @@ layer-normalised LSTM the LSTM's); IndRNN, which ``torch.nn`` lacks, returns wha
 equations give under autocast, ``promote(a, u, s0)`` (its recurrence ``u * h`` is elementwise).
 The reference path computes as ``torch.nn``'s generic path does (products in ``a``), the fused
 kernel in float32 (it has no bfloat16 arithmetic); both are then cast to the dtypes above.
+
+Accepted inside autocast, as by ``torch.nn``: an input, state or parameter in any dtype autocast
+casts (float32, bfloat16, float16) beside one in another; refused with rnnx's errors, as
+``torch.nn`` refuses them: float64 beside any other dtype (autocast leaves float64 alone), an
+integer input, a wrong shape (:func:`rnnx._checks.check_matches`).
 """
 
 from __future__ import annotations
@@ -66,12 +72,16 @@ def onednn_runs_lstm(input: Tensor, *, packed: bool, proj_size: int) -> bool:
     if input.dtype == torch.float32:
         return True
     if input.dtype == torch.bfloat16:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return (
-        input.dtype == torch.float16
-        and not torch.is_grad_enabled()
-        and bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    )
+        return _onednn_has("_is_mkldnn_bf16_supported")
+    return input.dtype == torch.float16 and not torch.is_grad_enabled() and _onednn_has("_is_mkldnn_fp16_supported")
+
+
+def _onednn_has(check: str) -> bool:
+    """PyTorch's own test of this CPU for a oneDNN dtype (``torch.ops.mkldnn._is_mkldnn_*``)."""
+    try:
+        return bool(getattr(torch.ops.mkldnn, check)())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def native_autocast_unsupported(cell: CellStep, input: Tensor, *, packed: bool, proj_size: int) -> str | None:
