@@ -24,14 +24,12 @@ LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--npro
 
 
 def loopback_env() -> dict[str, str]:
-    """Two CPU processes on this machine only: gloo on the loopback interface."""
+    """Two CPU processes on this machine only: gloo on the loopback interface (``lo`` on Linux)."""
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return os.environ | {
-        "OMP_NUM_THREADS": "1",
-        "GLOO_SOCKET_IFNAME": "lo",
-        "MASTER_ADDR": "127.0.0.1",
-        "PYTHONPATH": path,
-    }
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "PYTHONPATH": path}
+    if Path("/sys/class/net/lo").exists():
+        env["GLOO_SOCKET_IFNAME"] = "lo"
+    return env
 
 
 ARGS = ["train", "--task", "adding", "--seq-len", "8", "--train-size", "64", "--valid-size", "16"]
