@@ -55,10 +55,12 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.get_autocast_dtype(device.type)
 
 
+_FAMILIES: dict[type[CellStep], str] = {ElmanStep: "RNN", GRUStep: "GRU", LSTMStep: "LSTM", IndRNNStep: "IndRNN"}
+
+
 def _family(cell: CellStep) -> str | None:
     """The ``torch.nn`` cell whose dtype rule ``cell`` follows; rnnx's own cells only."""
-    families: dict[type[CellStep], str] = {ElmanStep: "RNN", GRUStep: "GRU", LSTMStep: "LSTM", IndRNNStep: "IndRNN"}
-    return families.get(type(cell))
+    return _FAMILIES.get(type(cell))
 
 
 def onednn_runs_lstm(input: Tensor, *, packed: bool, proj_size: int) -> bool:
@@ -119,8 +121,10 @@ def layer_result_dtypes(
         proj_size: the LSTM's projection, 0 for none.
     """
     a = autocast_dtype(input.device)
+    if a is None:  # the common case first: one call per forward outside autocast
+        return None
     family = _family(cell)
-    if a is None or family is None or input.dtype == torch.float64:
+    if family is None or input.dtype == torch.float64:
         return None
     if family == "IndRNN":  # on every device: no torch.nn kernel, the equations' own dtype
         h = _promote(a, parameter.dtype, state[0].dtype)
@@ -143,8 +147,10 @@ def cell_result_dtypes(cell: CellStep, input: Tensor, state: Sequence[Tensor]) -
     """The dtype of each new state a single-step cell returns under autocast, or ``None`` (as
     :func:`layer_result_dtypes`)."""
     a = autocast_dtype(input.device)
+    if a is None:
+        return None
     family = _family(cell)
-    if a is None or family is None or family == "IndRNN" or input.dtype == torch.float64:
+    if family is None or family == "IndRNN" or input.dtype == torch.float64:
         return None
     if input.device.type != "cpu" or family == "RNN":
         return (a,) * len(state)
