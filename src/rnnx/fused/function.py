@@ -64,7 +64,7 @@ def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.devic
     if device.type != "cpu":
         return f"the fused kernels run on CPU; got device {device}"
     if compute_dtype(dtype, device) not in (torch.float32, torch.float64):
-        return f"the fused kernels run float32 and float64 (and autocast regions in float32); got {dtype}"
+        return f"the fused kernels run float32 and float64; got {dtype}"
     return None
 
 
