@@ -6,7 +6,6 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -50,17 +49,15 @@ def check_switch(owner: str, name: str, value: object) -> bool:
 
 
 def check_flag(owner: str, name: str, value: object) -> bool:
-    """``value`` as a ``bool`` if it is one, a numpy bool, or the integer 0 or 1.
+    """``value``'s truth value, as ``torch.nn``'s cells read their ``bias``.
 
-    ``torch.nn`` takes some switches by truth value (a cell's ``bias``, a layer's
-    ``bidirectional``), so code passes ``bias=0`` or ``np.True_``; anything else is refused
-    rather than read by its truth value (``bias="False"`` would mean a bias).
+    ``torch.nn`` takes ``bias=0``, ``np.True_`` and, by position, whatever comes third
+    (its own tests pass ``RNNCell(10, 20, "relu")``, a bias); rnnx stores the ``bool``.
     """
-    if isinstance(value, bool | np.bool_):
+    try:
         return bool(value)
-    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
-        return bool(value)
-    raise TypeError(f"{owner}: {name} should be a bool (or 0 or 1), got: {type(value).__name__} ({value!r})")
+    except (TypeError, ValueError, RuntimeError) as error:  # an array of several values has none
+        raise TypeError(f"{owner}: {name} must have a truth value; got {type(value).__name__}: {error}") from None
 
 
 def check_probability(owner: str, name: str, value: object, *, allow_one: bool = True) -> float:

@@ -314,6 +314,24 @@ def test_error_type_and_words_as_torch_nn(case: Case, name: str) -> None:
     assert str(ours).startswith(f"{name}: "), "rnnx's message names the module"
 
 
+@pytest.mark.parametrize("name", CELLS)
+def test_cell_shapes_are_checked_before_dtypes(name: str) -> None:
+    """torch.nn's test_errors gives a float32 cell float64 tensors of the wrong shape and
+    expects the shape's words: sizes are checked before dtypes, as torch.nn's kernel does."""
+    cell = getattr(rnnx, name)(10, 20)
+    with pytest.raises(RuntimeError, match="hidden0 has inconsistent hidden_size: got 21, expected 20"):
+        cell(zeros(3, 10, dtype=torch.float64), state(name, 3, 21, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_cell_runs_without_training_attribute(name: str) -> None:
+    """torch.nn's test_if_train_and_eval_modes_differ deletes ``training`` from a module whose
+    forward does not depend on it; a cell without regularisers must then still run."""
+    cell = getattr(rnnx, name)(3, 2)
+    del cell.training
+    cell(torch.randn(4, 3))
+
+
 @pytest.mark.parametrize("name", LAYERS)
 def test_shape_errors_are_value_and_runtime_errors(name: str) -> None:
     """A wrong shape is caught by ``except ValueError`` (rnnx) and ``except RuntimeError``
@@ -345,8 +363,12 @@ def outputs_equal(a: Any, b: Any) -> None:
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("bias", [0, 1, np.True_, np.False_], ids=["0", "1", "np.True_", "np.False_"])
+@pytest.mark.parametrize(
+    "bias", [0, 1, np.True_, np.False_, "relu", None], ids=["0", "1", "np.True_", "np.False_", "relu", "None"]
+)
 def test_cell_bias_by_truth_value(name: str, bias: Any) -> None:
+    """As torch.nn's cells (whose own error-input tests build ``RNNCell(10, 20, "relu")``: a
+    bias, the third positional argument)."""
     oracle, ours = copied(name, 4, 5, bias=bias)
     assert ours.bias is bool(bias)
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in oracle.named_parameters()]

@@ -19,11 +19,12 @@ class VariantOptions:
     def native_unsupported(self, *, training: bool | None = None) -> str | None:
         """Why the native kernels cannot run this module, or ``None``; in the module's
         current mode unless ``training`` is given."""
-        training = self.training if training is None else training
         reasons = [r for r in [self.cell.native_unsupported()] if r]
         if any(self.zoneout):
             reasons.append("zoneout has no native kernel")
-        if self.recurrent_dropout and training:
+        # self.training only read when it matters: torch.nn's test_if_train_and_eval_modes_differ
+        # deletes it from a cell, whose forward must then still run.
+        if self.recurrent_dropout and (self.training if training is None else training):
             reasons.append("recurrent_dropout has no native kernel in training")
         return "; ".join(reasons) or None
 
