@@ -10,20 +10,20 @@ from torch import Tensor, nn
 
 from rnnx._checks import (
     check_bool,
-    check_choice,
+    check_flag,
     check_forget_bias,
-    check_int,
     check_lstm_only,
     check_matches,
+    check_nonlinearity,
     check_probability,
-    check_shape,
+    check_size,
     check_tensor,
     check_zoneout,
 )
 from rnnx.backends import check_backend, native_cell, resolve_backend
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
 from rnnx.modules.compat import TorchCompatible
-from rnnx.modules.inputs import check_features, unpack_state
+from rnnx.modules.inputs import check_cell_features, check_cell_state, unpack_state
 from rnnx.modules.precision import cast_all, cell_result_dtypes
 from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
@@ -82,9 +82,10 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if not isinstance(cell, CellStep):
             raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
         self.cell = cell
-        self.input_size = check_int(name, "input_size", input_size, minimum=1)
-        self.hidden_size = check_int(name, "hidden_size", hidden_size, minimum=1)
-        self.bias = check_bool(name, "bias", bias)
+        # As torch.nn's cells: sizes may be 0, bias is read by truth value (bias=0, np.True_).
+        self.input_size = check_size(name, "input_size", input_size, minimum=0)
+        self.hidden_size = check_size(name, "hidden_size", hidden_size, minimum=0)
+        self.bias = check_flag(name, "bias", bias)
         self.backend = check_backend(name, backend)
         self.zoneout = check_zoneout(name, zoneout, cell.state_names)
         self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
@@ -93,10 +94,10 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if self.backend == "native":  # fail now, not at the first call
             resolve_backend(name, "native", self.native_unsupported(training=False))
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=bias).items())
+        self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=self.bias).items())
         for kind, shape in self._kinds:
             self.register_parameter(kind, nn.Parameter(torch.empty(shape, **factory)))
-            if kind == "weight_hh" and not bias:
+            if kind == "weight_hh" and not self.bias:
                 self.register_parameter("bias_ih", None)
                 self.register_parameter("bias_hh", None)
         self.reset_parameters()
@@ -133,10 +134,19 @@ class RecurrentCell(VariantOptions, TorchCompatible):
                 (:class:`rnnx.errors.InputError`, also a ``RuntimeError``).
         """
         name = type(self).__name__
+        if hx is not None:  # the state's structure first, where torch.nn looks at it
+            unpack_state(name, hx, self.cell.state_names)
         x = check_tensor(name, "input", input)
         if x.dim() not in (1, 2):
-            raise ValueError(f"{name}: input must be 2-D (B, I) or 1-D unbatched (I,); got shape {tuple(x.shape)}")
-        check_features(name, "input", x, self.input_size)
+            raise ValueError(
+                f"{name}: Expected input to be 1D or 2D, got {x.dim()}D instead: input must be 2-D (B, I) "
+                f"or 1-D unbatched (I,); got shape {tuple(x.shape)}"
+            )
+        check_cell_features(name, x, self.input_size)
+        is_batched = x.dim() == 2
+        if not is_batched:
+            x = x.unsqueeze(0)
+        state = self._initial_state(hx, x, is_batched)  # shapes before dtypes, as torch.nn
         # Not _parameters: a weight replaced by a plain tensor is used as it is. Each weight,
         # this one included, is checked below (check_weights).
         weight_ih = self.weight_ih
@@ -149,10 +159,6 @@ class RecurrentCell(VariantOptions, TorchCompatible):
                 device=weight_ih.device,
                 what="the parameter weight_ih",
             )
-        is_batched = x.dim() == 2
-        if not is_batched:
-            x = x.unsqueeze(0)
-        state = self._initial_state(hx, x, is_batched)
         tensors = [getattr(self, kind) for kind, _ in self._kinds]
         check_weights(name, self._kinds, tensors, x)
         w = DirectionWeights({kind: t for (kind, _), t in zip(self._kinds, tensors, strict=True)})
@@ -197,13 +203,20 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if hx is None:
             return tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in state_names)
         given = unpack_state(name, hx, state_names)
-        expected = (x.shape[0], self.hidden_size) if is_batched else (self.hidden_size,)
-        meaning = "(batch, hidden_size)" if is_batched else "(hidden_size,) for unbatched input"
+        tensors = [check_tensor(name, f"hx ({s})", value) for s, value in zip(state_names, given, strict=True)]
         state = []
-        for state_name, value in zip(state_names, given, strict=True):
+        for index, (state_name, t) in enumerate(zip(state_names, tensors, strict=True)):
             arg = f"hx ({state_name})"
-            t = check_tensor(name, arg, value)
-            check_shape(name, arg, t, expected, meaning)
+            check_cell_state(
+                name,
+                arg,
+                t,
+                index=index,
+                batch=x.shape[0],
+                hidden_size=self.hidden_size,
+                batched=is_batched,
+                names=len(state_names),
+            )
             check_matches(name, arg, t, dtype=x.dtype, device=x.device, what="input")
             state.append(t if is_batched else t.unsqueeze(0))
         return tuple(state)
@@ -239,7 +252,7 @@ class RNNCell(RecurrentCell):
         forget_bias: float | None = None,
     ) -> None:
         check_lstm_only("RNNCell", peephole=peephole, forget_bias=forget_bias)
-        self.nonlinearity = check_choice("RNNCell", "nonlinearity", nonlinearity, NONLINEARITIES)
+        self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity, NONLINEARITIES)
         cell = ElmanStep(nonlinearity, layer_norm=check_bool("RNNCell", "layer_norm", layer_norm))
         super().__init__(
             cell,

@@ -13,11 +13,10 @@ from torch.nn.utils.rnn import PackedSequence
 from typing_extensions import Self
 
 from rnnx._checks import (
-    check_bool,
-    check_int,
     check_matches,
     check_probability,
-    check_shape,
+    check_size,
+    check_switch,
     check_tensor,
     check_zoneout,
 )
@@ -25,7 +24,7 @@ from rnnx.backends import check_backend, native_layer, resolve_backend
 from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_scan, fused_unsupported, load_extension, prefers_fused, warn_fallback_once
 from rnnx.modules.compat import TorchCompatible
-from rnnx.modules.inputs import SequenceBatch, read_input, unpack_state
+from rnnx.modules.inputs import SequenceBatch, check_layer_state, read_input, unpack_state
 from rnnx.modules.precision import cast_all, layer_result_dtypes, native_autocast_unsupported
 from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
@@ -39,6 +38,12 @@ def parameter_kind(name: str) -> str:
     """The kind of a layer parameter: its name without ``_l{k}`` and ``_reverse``."""
     return LAYER_SUFFIX.sub("", name)
 
+
+TORCH_DTYPE_WORDS = (
+    "RNN input dtype ({got}) does not match weight dtype ({expected}). "
+    "Convert input: input.to({expected}), or convert model: model.to({got})"
+)
+"""``torch.nn``'s message for an input whose dtype is not the weights', put first in rnnx's."""
 
 ScanFn = Callable[..., tuple[Tensor, tuple[Tensor, ...]]]
 """A time loop with the signature of :func:`rnnx.recurrence.scan`."""
@@ -124,23 +129,27 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
         self.cell = cell
         self.mode = cell.native_mode
-        self.input_size = check_int(name, "input_size", input_size, minimum=1)
-        self.hidden_size = check_int(name, "hidden_size", hidden_size, minimum=1)
-        self.num_layers = check_int(name, "num_layers", num_layers, minimum=1)
-        self.bias = check_bool(name, "bias", bias)
-        self.batch_first = check_bool(name, "batch_first", batch_first)
+        # As torch.nn: bias and batch_first must be bools (its kernels take bidirectional only as one).
+        self.input_size = check_size(name, "input_size", input_size, minimum=1)
+        self.hidden_size = check_size(name, "hidden_size", hidden_size, minimum=1)
+        self.num_layers = check_size(name, "num_layers", num_layers, minimum=1)
+        self.bias = check_switch(name, "bias", bias)
+        self.batch_first = check_switch(name, "batch_first", batch_first)
         self.dropout = check_probability(name, "dropout", dropout)
-        self.bidirectional = check_bool(name, "bidirectional", bidirectional)
-        self.proj_size = check_int(name, "proj_size", proj_size, minimum=0)
+        self.bidirectional = check_switch(name, "bidirectional", bidirectional)
+        self.proj_size = check_size(name, "proj_size", proj_size, minimum=0)
         self.backend = check_backend(name, backend)
         self.zoneout = check_zoneout(name, zoneout, cell.state_names)
         self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
         self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         if proj_size and not cell.supports_projection:
-            raise ValueError(f"{name}: proj_size is only supported by LSTM; got proj_size={proj_size}")
+            raise ValueError(
+                f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU "
+                f"({type(cell).__name__} has no projection); got proj_size={proj_size}"
+            )
         if proj_size >= hidden_size:
             raise ValueError(
-                f"{name}: proj_size must be smaller than hidden_size={hidden_size}; got proj_size={proj_size}"
+                f"{name}: proj_size has to be smaller than hidden_size={hidden_size}; got proj_size={proj_size}"
             )
         if self.dropout > 0 and num_layers == 1:
             warnings.warn(
@@ -239,18 +248,13 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             return tuple(torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes)
         given = unpack_state(name, hx, [f"{s}0" for s in state_names])
         state = []
-        for state_name, size, value in zip(state_names, sizes, given, strict=True):
+        for index, (state_name, size, value) in enumerate(zip(state_names, sizes, given, strict=True)):
             arg = f"hx ({state_name}0)"
             t = check_tensor(name, arg, value)
-            if seq.is_batched:
-                check_shape(name, arg, t, (rows, seq.batch, size), "(num_layers * num_directions, batch, size)")
-            else:
-                if t.dim() != 2:
-                    raise ValueError(
-                        f"{name}: for unbatched 2-D input, {arg} must be 2-D "
-                        f"(num_layers * num_directions, size) = {(rows, size)}; got shape {tuple(t.shape)}"
-                    )
-                check_shape(name, arg, t, (rows, size), "(num_layers * num_directions, size)")
+            expected = (rows, seq.batch, size) if seq.is_batched else (rows, size)
+            which = index if len(state_names) > 1 else None  # torch.nn's hidden[0] / hidden[1] for LSTM
+            check_layer_state(name, arg, t, expected, index=which, batched=seq.is_batched)
+            if not seq.is_batched:
                 t = t.unsqueeze(1)
             check_matches(name, arg, t, dtype=like.dtype, device=like.device, what="input")
             if seq.sorted_indices is not None:
@@ -289,6 +293,8 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 (:class:`rnnx.errors.InputError`, also a ``RuntimeError``).
         """
         name = type(self).__name__
+        if hx is not None:  # the state's structure first, where torch.nn looks at it
+            unpack_state(name, hx, [f"{s}0" for s in self.cell.state_names])
         seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
         first = getattr(self, self._flat_weights_names[0])
         if isinstance(first, Tensor):  # each weight, this one included, is checked in _call_weights
@@ -299,6 +305,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 dtype=first.dtype,
                 device=first.device,
                 what=f"the parameter {self._flat_weights_names[0]}",
+                torch_words=TORCH_DTYPE_WORDS,
             )
         state = self._initial_state(hx, seq, seq.data)
         tracer = self._tracer
