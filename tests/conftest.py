@@ -95,3 +95,17 @@ def assert_close_all(ours: list[Tensor], theirs: list[Tensor], dtype: torch.dtyp
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (large sweeps)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the full combination sweeps) run only with ``--slow``."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="a large sweep: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+from torch.jit._trace import is_tracing  # torch.jit does not re-export it for type checkers
+
 from rnnx._checks import check_choice
 
 BACKENDS = ("auto", "reference", "native", "fused")
@@ -95,3 +98,62 @@ def choose_backend(
     return BackendChoice(
         "reference", requested, f"PyTorch's kernels cannot run it ({native}), nor the fused kernel ({fused_reason})"
     )
+
+
+def export_mode() -> str | None:
+    """``"graph"`` while ``torch.export`` (or ``torch.onnx.export(..., dynamo=True)``) captures a
+    program, ``"trace"`` while ``torch.jit.trace`` (or the TorchScript-based ONNX exporter)
+    records one, ``None`` otherwise."""
+    if torch.compiler.is_exporting():
+        return "graph"
+    if is_tracing():
+        return "trace"
+    return None
+
+
+def choose_for_export(
+    owner: str, requested: str, mode: str, *, native: str | None, random: str | None, packed: bool
+) -> BackendChoice:
+    """The backend that exports a call, so that the program runs at any sequence length and batch.
+
+    - Tracing (``torch.jit.trace``, the TorchScript-based ONNX exporter) records the operations
+      one example runs, so a Python time loop would be unrolled for its length: only PyTorch's own
+      kernel (``"native"``, ONNX's ``LSTM``/``GRU``/``RNN`` nodes) exports.
+    - Capture (``torch.export``, ``dynamo=True``): PyTorch's kernel where asked for, else the
+      cell's equations in one ``scan`` over time (``"graph"``, an ONNX ``Scan``).
+
+    Args:
+        owner: the module's name, for messages.
+        requested: the module's ``backend``.
+        mode: what :func:`export_mode` said.
+        native: why PyTorch's kernels cannot run this call, or ``None``.
+        random: which random regulariser is active (training mode), or ``None``.
+        packed: whether the input is a ``PackedSequence``.
+
+    Raises:
+        ValueError: what cannot be exported without fixing the sequence length, with the reason
+            and what to do instead. Never a program specialised to the example.
+    """
+    if random is not None:
+        raise ValueError(
+            f"{owner}: cannot export a layer in training mode with {random} (its masks are drawn per call); "
+            "call .eval() before exporting"
+        )
+    if requested == "fused":
+        raise ValueError(
+            f"{owner}: backend='fused' has no exported form (rnnx's C++ kernel); export with backend='auto'"
+        )
+    if mode == "trace" or requested == "native":
+        if native is not None:
+            raise ValueError(
+                f"{owner}: tracing (torch.jit.trace or torch.onnx.export(..., dynamo=False)) would unroll the time "
+                f"loop for the example's length: only PyTorch's own kernel traces, and it cannot run this "
+                f"configuration ({native}); export with torch.onnx.export(..., dynamo=True) or torch.export.export"
+            )
+        return BackendChoice("native", requested, "exporting: PyTorch's kernel (ONNX's own recurrent node)")
+    if packed:
+        raise ValueError(
+            f"{owner}: cannot export a call on a PackedSequence (its lengths are data); export on a padded "
+            "(T, B, I) batch"
+        )
+    return BackendChoice("graph", requested, "exporting: the cell's equations as one scan over time (ONNX Scan)")

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, IndRNNStep, LSTMStep, State
+from rnnx.fused.build import load_extension, note_unavailable_once, unavailable_reason
 from rnnx.fused.op import GRU, INDRNN_RELU, INDRNN_TANH, LSTM, RNN_RELU, RNN_TANH, fused_scan_node
 from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
 
@@ -35,11 +36,15 @@ _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
 MIN_STEPS_FOR_FUSED = 8
 
 
-def prefers_fused(cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0) -> bool:
-    """Whether ``backend="auto"`` should take the fused kernel even where native can run."""
+def fused_faster(cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0) -> str | None:
+    """Why ``backend="auto"`` takes the fused kernel even where PyTorch's can run the call, or
+    ``None`` where PyTorch's is as fast."""
     kind = fused_kind(cell)
     faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and proj_size > 0)
-    return device.type == "cpu" and steps >= MIN_STEPS_FOR_FUSED and faster
+    if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not faster:
+        return None
+    what = f"{type(cell).__name__.removesuffix('Step')}{' with proj_size' if proj_size else ''}"
+    return f"rnnx's fused kernel runs {what} on CPU over {steps} >= {MIN_STEPS_FOR_FUSED} steps faster than PyTorch's"
 
 
 def compute_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
@@ -65,6 +70,9 @@ def fused_unsupported(cell: CellStep, *, dtype: torch.dtype, device: torch.devic
         return f"the fused kernels run on CPU; got device {device}"
     if compute_dtype(dtype, device) not in (torch.float32, torch.float64):
         return f"the fused kernels run float32 and float64; got {dtype}"
+    if load_extension() is None:
+        note_unavailable_once()
+        return f"the fused kernels could not be built here: {unavailable_reason()}"
     return None
 
 
@@ -105,7 +113,7 @@ def fused_scan(
     zoneout: Sequence[Zoneout] | None = None,
 ) -> tuple[Tensor, State]:
     """:func:`rnnx.recurrence.scan` for the cells of :func:`fused_kind`, as one fused C++
-    loop and one autograd node (first-order gradients).
+    loop and one autograd node (gradients of any order: :mod:`rnnx.fused.recompute`).
 
     Under autocast every tensor is taken in :func:`compute_dtype` (float32), and so are the
     results; each tensor's gradient flows back in its own dtype."""

@@ -20,7 +20,7 @@ from rnnx._checks import (
     check_tensor,
     check_zoneout,
 )
-from rnnx.backends import check_backend, native_cell, resolve_backend
+from rnnx.backends import TRACED, BackendChoice, check_backend, choose_backend, native_cell
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import check_cell_features, check_cell_state, unpack_state
@@ -29,6 +29,11 @@ from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
+
+
+def _single_step() -> str:
+    """Why a cell never runs on the fused kernels."""
+    return "the fused kernels run whole sequences; a single-step cell has none"
 
 
 class CellTracer(Protocol):
@@ -63,6 +68,10 @@ class RecurrentCell(VariantOptions, TorchCompatible):
     #: reference step (whatever ``backend`` says) and reports it to the tracer.
     _tracer: CellTracer | None = None
 
+    #: What ran the last call and why (``None`` before the first call); see
+    #: :class:`rnnx.backends.BackendChoice`.
+    backend_choice: BackendChoice | None = None
+
     def __init__(
         self,
         cell: CellStep,
@@ -92,7 +101,7 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         self._hidden_mask: Tensor | None = None
         if self.backend == "native":  # fail now, not at the first call
-            resolve_backend(name, "native", self.native_unsupported(training=False))
+            choose_backend(name, "native", native=self.native_unsupported(training=False), fused=_single_step)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=self.bias).items())
         for kind, shape in self._kinds:
@@ -164,10 +173,13 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         w = DirectionWeights({kind: t for (kind, _), t in zip(self._kinds, tensors, strict=True)})
         if self.weight_drop and self.training:
             w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
-        single_step = "the fused kernels run whole sequences; a single-step cell has none"
-        backend = resolve_backend(name, self.backend, self.native_unsupported(), single_step)
         tracer = self._tracer
-        if backend == "native" and tracer is None:
+        if tracer is None:
+            choice = choose_backend(name, self.backend, native=self.native_unsupported(), fused=_single_step)
+        else:
+            choice = BackendChoice("reference", self.backend, TRACED)
+        self.backend_choice = choice
+        if choice.backend == "native":
             assert self.cell.native_mode is not None
             new = native_cell(
                 self.cell.native_mode, x, state, w.weight_ih, w.weight_hh, w.get("bias_ih"), w.get("bias_hh")
