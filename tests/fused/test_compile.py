@@ -33,7 +33,7 @@ def _arguments(kind: int, *, save: bool) -> tuple[object, ...]:
     return (
         randn(n, 3 * h), randn(b, h), None, randn(3 * h, h), randn(3 * h),
         None, None, None, None, None, None, None,
-        1, True, False, False, save, sizes, [12345, 20000, 0, -1], 0.0, 0.0,
+        1, True, False, False, save, sizes, [12345, 20000, 0, -1, 0, 1, 2], 0.0, 0.0,  # draws: keys, then samples
     )  # fmt: skip
 
 

@@ -175,7 +175,7 @@ def test_auto_chooses_fused_where_it_is_faster() -> None:
     from rnnx.modules.inputs import read_input
 
     def resolve(layer: Any, x: Any) -> str:
-        return layer._resolve(read_input("test", x, input_size=3, batch_first=False))
+        return str(layer._choose(read_input("test", x, input_size=3, batch_first=False)).backend)
 
     x = torch.randn(8, 2, 3)
     assert resolve(rnnx.GRU(3, 4), x) == "fused"
@@ -215,29 +215,37 @@ def test_fused_scan_refuses_a_materialised_zoneout_mask() -> None:
         fused_scan(layer.cell, gi, [2, 2, 2], (torch.zeros(2, 4),), w, zoneout=(torch.ones(6, 4, dtype=torch.bool),))
 
 
-def test_without_a_compiler_falls_back_with_one_warning() -> None:
+def test_without_the_kernels_auto_says_so_once_and_fused_is_an_error() -> None:
+    """A process without the kernels: ``auto`` runs PyTorch's kernel or the reference path, and
+    the ``rnnx`` logger says so once; an explicit ``backend="fused"`` raises with the reason."""
     code = """
-import warnings, torch, rnnx
-warnings.simplefilter("always")
-with warnings.catch_warnings(record=True) as caught:
-    torch.manual_seed(0)
-    layer = rnnx.LSTM(3, 4, layer_norm=True, backend="fused")
-    x = torch.randn(5, 2, 3)
-    fused = layer(x)[0]
-    layer(x)
-    rnnx.GRU(3, 4)(x)
+import logging, torch, rnnx
+logging.basicConfig(format="%(message)s")
+torch.manual_seed(0)
+layer = rnnx.LSTM(3, 4, layer_norm=True)
+x = torch.randn(5, 2, 3)
+out = layer(x)[0]
+layer(x)
+rnnx.GRU(3, 4)(torch.randn(20, 2, 3))
+print(layer.backend_choice)
 layer.backend = "reference"
-assert torch.equal(fused, layer(x)[0])
-messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-assert len(messages) == 1, messages
-print(messages[0])
+assert torch.equal(out, layer(x)[0])
+try:
+    rnnx.GRU(3, 4, backend="fused")(torch.randn(20, 2, 3))
+except ValueError as error:
+    print(error)
 """
     env = dict(os.environ, RNNX_DISABLE_FUSED="1")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert (
-        "fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in result.stdout
+    notices = [line for line in result.stderr.splitlines() if "unavailable" in line]
+    assert len(notices) == 1, result.stderr
+    assert "the fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in notices[0]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("reference: PyTorch's kernels cannot run it (layer_norm=True has no native kernel)")
+    assert lines[1] == (
+        "GRU: backend='fused' cannot run this configuration: the fused kernels could not be built here: "
+        "disabled by the environment variable RNNX_DISABLE_FUSED. Use backend='auto' or backend='reference'."
     )
-    assert "run on the reference path instead" in result.stdout
 
 
 @pytest.mark.parametrize("used", ["output", "h_n", "c_n"])

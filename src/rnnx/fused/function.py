@@ -11,6 +11,7 @@ from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, IndRNNSte
 from rnnx.fused.build import load_extension, note_unavailable_once, unavailable_reason
 from rnnx.fused.op import GRU, INDRNN_RELU, INDRNN_TANH, LSTM, RNN_RELU, RNN_TANH, fused_scan_node
 from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
+from rnnx.recurrence.scan import scan
 
 
 def fused_kind(cell: CellStep) -> int | None:
@@ -117,6 +118,8 @@ def fused_scan(
 
     Under autocast every tensor is taken in :func:`compute_dtype` (float32), and so are the
     results; each tensor's gradient flows back in its own dtype."""
+    if not batch_sizes or batch_sizes[0] == 0:  # an empty batch: nothing for the kernel to run
+        return scan(cell, gi, batch_sizes, state0, w, reverse=reverse, zoneout=zoneout)
     kind = fused_kind(cell)
     assert kind is not None
     zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnx._checks import check_bool, check_choice, check_int, check_probability
+from rnnx._checks import check_bool, check_choice, check_int, check_matches, check_probability, check_tensor
 from rnnx.modules.attention import MultiHeadSelfAttention, attention_mask
 from rnnx.modules.positions import LearnedPositions, SinusoidalPositions
 
@@ -138,8 +138,9 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x: Tensor, *, lengths: Tensor | Sequence[int] | None = None) -> Tensor:
         owner = type(self).__name__
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{owner}: input must be a Tensor; got {type(x).__name__}")
+        check_tensor(owner, "input", x)
+        weight = self.input_proj.weight
+        check_matches(owner, "input", x, dtype=weight.dtype, device=weight.device, what="the parameters")
         if x.dim() not in (2, 3):
             raise ValueError(f"{owner}: input must be 2-D (T, I) or 3-D; got {x.dim()}-D of shape {tuple(x.shape)}")
         if x.shape[-1] != self.input_size:
@@ -147,7 +148,12 @@ class TransformerEncoder(nn.Module):
         unbatched = x.dim() == 2
         batch_major = x.unsqueeze(0) if unbatched else (x if self.batch_first else x.transpose(0, 1))  # (B, T, I)
         batch, steps, _ = batch_major.shape
+        if steps == 0:
+            raise ValueError(f"{owner}: input has no time steps (shape {tuple(x.shape)})")
         valid = self._check_lengths(lengths, batch, steps, x.device)
+        if batch == 0:  # nothing to attend over; the layout of an empty batch
+            empty = batch_major.new_zeros(0, steps, self.d_model)
+            return empty if self.batch_first else empty.transpose(0, 1)
         mask = attention_mask(valid, steps, causal=self.causal, device=x.device)
 
         h = self.input_dropout(self.positions(self.input_proj(batch_major)))  # (B, T, E)

@@ -30,6 +30,10 @@ ZONEOUT, RECURRENT_DROPOUT, DROPOUT, SAMPLE_DROPOUT = 0, 1, 2, 3
 Words = npt.NDArray[np.uint64]
 
 _OFFSET: ContextVar[int] = ContextVar("rnnx_sample_offset", default=0)
+# The same value as a plain global, for code that torch.compile traces: Dynamo cannot trace a
+# ContextVar, and it guards on a global (a new offset recompiles). Compiled code reads the offset
+# of the block entered last, in any thread.
+_traced_offset = 0
 
 
 @contextmanager
@@ -55,15 +59,20 @@ def sample_offset(offset: int) -> Iterator[None]:
         raise TypeError(f"rnnx.sample_offset: offset must be an int; got {type(offset).__name__}")
     if offset < 0:
         raise ValueError(f"rnnx.sample_offset: offset must be >= 0; got {offset}")
+    global _traced_offset
     token = _OFFSET.set(int(offset))
+    outer, _traced_offset = _traced_offset, int(offset)
     try:
         yield
     finally:
         _OFFSET.reset(token)
+        _traced_offset = outer
 
 
 def current_sample_offset() -> int:
     """The offset set by the innermost :func:`sample_offset` block, 0 outside any."""
+    if torch.compiler.is_compiling():
+        return _traced_offset
     return _OFFSET.get()
 
 
