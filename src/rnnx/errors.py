@@ -16,6 +16,9 @@ rnnx raises an exception of ``torch.nn``'s type as well, and its message begins 
 - an input or state that is not a tensor: ``AttributeError`` in ``torch.nn``,
   :class:`NotATensorError` (a ``TypeError`` and an ``AttributeError``); an LSTM state that is
   not a pair: ``IndexError`` or ``RuntimeError``, :class:`StateStructureError`;
+- a cell's state of one dimension for a batch, or of two for one sample: ``RuntimeError`` or
+  ``IndexError`` in ``torch.nn``, :class:`StateRankError` (an :class:`InputError`, also an
+  ``IndexError``);
 - a size out of range, an unknown nonlinearity, ``proj_size`` for RNN or GRU: ``ValueError``
   in both.
 
@@ -28,7 +31,7 @@ tools/torch_nn_suite.py checks this list against PyTorch's own tests.
 
 from __future__ import annotations
 
-__all__ = ["DtypeError", "InputError", "NotATensorError", "StateStructureError"]
+__all__ = ["DtypeError", "InputError", "NotATensorError", "StateRankError", "StateStructureError"]
 
 
 class InputError(ValueError, RuntimeError):
@@ -36,6 +39,14 @@ class InputError(ValueError, RuntimeError):
 
     A ``ValueError`` for rnnx's contract and a ``RuntimeError`` for code written against
     ``torch.nn``, which raises ``RuntimeError`` for the same mistakes.
+    """
+
+
+class StateRankError(InputError, IndexError):
+    """A cell's state with one dimension where the input has a batch dimension, or the reverse.
+
+    An :class:`InputError`; ``torch.nn``'s kernel compares the batch sizes (``RuntimeError``)
+    or, when they agree, indexes the missing dimension (``IndexError``).
     """
 
 

@@ -275,6 +275,14 @@ CASES += [
     Case("short-state", ["LSTM"], (3, 2), IndexError, "", call=lambda n: (zeros(4, 2, 3), (zeros(1, 2, 2),))),
     Case("tensor-state", ["LSTM"], (3, 2), IndexError, "", call=lambda n: (zeros(4, 2, 3), zeros(1, 2, 2))),
     Case("short-state", ["LSTMCell"], (3, 2), RuntimeError, "", call=lambda n: (zeros(2, 3), (zeros(2, 2),))),
+    Case(
+        "one-dim-state-for-a-batch",  # torch.nn indexes the state's missing dimension
+        CELLS,
+        (3, 2),
+        IndexError,
+        "",
+        call=lambda n: (zeros(0, 3), state(n, 0)),
+    ),
     Case("integer-input", CELLS, (3, 2), RuntimeError, "", call=lambda n: (zeros(2, 3, dtype=torch.int64),)),
     Case(
         "integer-state",

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnx._checks import check_tensor
-from rnnx.errors import InputError, NotATensorError, StateStructureError
+from rnnx.errors import InputError, NotATensorError, StateRankError, StateStructureError
 
 
 @dataclass
@@ -117,7 +117,8 @@ def check_cell_state(
 
     Raises:
         ValueError: ``t`` is neither 1-D nor 2-D (as ``torch.nn``).
-        InputError: ``t`` has the other of the two, or another batch or hidden size.
+        StateRankError: ``t`` has the other of the two (an :class:`InputError`).
+        InputError: ``t`` has another batch or hidden size.
     """
     expected = (batch, hidden_size) if batched else (hidden_size,)
     meaning = "(batch, hidden_size)" if batched else "(hidden_size,) for unbatched input"
@@ -128,7 +129,7 @@ def check_cell_state(
             f"{arg} must have shape {meaning} = {expected}; got {tuple(t.shape)}"
         )
     if t.dim() != len(expected):
-        raise InputError(f"{owner}: {arg} must have shape {meaning} = {expected}; got {tuple(t.shape)}")
+        raise StateRankError(f"{owner}: {arg} must have shape {meaning} = {expected}; got {tuple(t.shape)}")
     if batched and t.shape[0] != batch:
         raise InputError(
             f"{owner}: Input batch size {batch} doesn't match hidden{index} batch size {t.shape[0]}: "
