@@ -239,7 +239,9 @@ except ValueError as error:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     notices = [line for line in result.stderr.splitlines() if "unavailable" in line]
     assert len(notices) == 1, result.stderr
-    assert "the fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in notices[0]
+    assert (
+        "the fused CPU kernels are unavailable (disabled by the environment variable RNNX_DISABLE_FUSED)" in notices[0]
+    )
     lines = result.stdout.splitlines()
     assert lines[0].startswith("reference: PyTorch's kernels cannot run it (layer_norm=True has no native kernel)")
     assert lines[1] == (
