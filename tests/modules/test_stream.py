@@ -309,3 +309,19 @@ def test_the_kernel_checks_what_it_is_given() -> None:
         stack.step(torch.zeros(1, 4))
     with pytest.raises(RuntimeError, match="x must be a CPU"):
         stack.step(torch.zeros(1, 3, dtype=torch.float64))
+
+
+@needs_kernel
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("cls", [rnnx.LSTM, rnnx.GRU])
+def test_weights_larger_than_a_cache_are_shared_out_the_same(cls: type, batch: int) -> None:
+    """Above 1 MB a single row's products run over torch's threads by column blocks (and a few
+    rows go to the BLAS); 300 units give full register blocks and a partial one."""
+    torch.manual_seed(7)
+    layer = cls(32, 300, dtype=torch.float64).eval()
+    x = torch.randn(4, batch, 32, dtype=torch.float64)
+    stream = rnnx.Stream(layer, batch_size=batch)
+    with torch.no_grad():
+        expected, _ = layer(x)
+        got = _run_stream(stream, x)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)

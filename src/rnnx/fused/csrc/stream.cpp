@@ -10,6 +10,7 @@
 // Every tensor is checked here again (TORCH_CHECK), whatever Python checked: sizes, dtype,
 // device, layout and contiguity, so that no call can read out of bounds.
 
+#include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <cstdint>
@@ -68,13 +69,16 @@ void check_matrix(const torch::Tensor& t, int64_t rows, int64_t cols, torch::Sca
               layer, " ", what, " must be a contiguous CPU tensor");
 }
 
-// y[r, :] (+)= x[r, :] @ wt for rows r < B: wt (K, N) row-major, y (B, N). Small batches run as
-// axpy loops over wt's rows (vectorised over N); larger ones go to the BLAS.
+// y[r, :] (+)= x[r, :] @ wt for rows r < B: wt (K, N) row-major, y (B, N). One row, or a few
+// rows of small weights, run as axpy loops over wt's rows (vectorised over N); the rest goes
+// to the BLAS.
 template <typename T>
 void matmul_rows(const T* __restrict__ x, int64_t B, int64_t K, const torch::Tensor& wt, T* __restrict__ y,
                  bool accumulate) {
   const int64_t N = wt.size(1);
-  if (B > 4) {
+  constexpr int64_t kSharedBytes = 1 << 20;
+  const bool large = K * N * static_cast<int64_t>(sizeof(T)) >= kSharedBytes;
+  if (B > 4 || (B > 1 && large)) {  // the loops below read wt once per row: the BLAS blocks rows
     auto xt = torch::from_blob(const_cast<T*>(x), {B, K}, wt.options());
     auto yt = torch::from_blob(y, {B, N}, wt.options());
     if (accumulate) yt.addmm_(xt, wt);
@@ -82,24 +86,36 @@ void matmul_rows(const T* __restrict__ x, int64_t B, int64_t K, const torch::Ten
     return;
   }
   // Columns in blocks of kBlock accumulated in registers over every k (one pass over wt, no
-  // load or store of y per k); the last, partial block in memory.
+  // load or store of y per k); the last, partial block in memory. Weights too large for one
+  // core's cache are shared out by column blocks over torch's threads (memory-bound: two
+  // cores read twice as fast).
   constexpr int64_t kBlock = 64 / static_cast<int64_t>(sizeof(T)) * 8;  // 8 vector registers of 512 bits
   const T* w = wt.data_ptr<T>();
-  for (int64_t r = 0; r < B; ++r) {
-    T* __restrict__ yr = y + r * N;
-    const T* __restrict__ xr = x + r * K;
-    int64_t n0 = 0;
-    for (; n0 + kBlock <= N; n0 += kBlock) {
-      T acc[kBlock];
-      for (int64_t n = 0; n < kBlock; ++n) acc[n] = accumulate ? yr[n0 + n] : T(0);
-      for (int64_t k = 0; k < K; ++k) {
-        const T a = xr[k];
-        const T* __restrict__ wk = w + k * N + n0;
-        for (int64_t n = 0; n < kBlock; ++n) acc[n] += a * wk[n];
+  const int64_t full = N / kBlock;
+  const auto columns = [&](int64_t b0, int64_t b1) {
+    for (int64_t r = 0; r < B; ++r) {
+      T* __restrict__ yr = y + r * N;
+      const T* __restrict__ xr = x + r * K;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t n0 = blk * kBlock;
+        T acc[kBlock];
+        for (int64_t n = 0; n < kBlock; ++n) acc[n] = accumulate ? yr[n0 + n] : T(0);
+        for (int64_t k = 0; k < K; ++k) {
+          const T a = xr[k];
+          const T* __restrict__ wk = w + k * N + n0;
+          for (int64_t n = 0; n < kBlock; ++n) acc[n] += a * wk[n];
+        }
+        for (int64_t n = 0; n < kBlock; ++n) yr[n0 + n] = acc[n];
       }
-      for (int64_t n = 0; n < kBlock; ++n) yr[n0 + n] = acc[n];
     }
-    if (n0 < N) {
+  };
+  if (large && full > 1) at::parallel_for(0, full, 1, columns);
+  else columns(0, full);
+  const int64_t n0 = full * kBlock;
+  if (n0 < N) {
+    for (int64_t r = 0; r < B; ++r) {
+      T* __restrict__ yr = y + r * N;
+      const T* __restrict__ xr = x + r * K;
       if (!accumulate) std::fill(yr + n0, yr + N, T(0));
       for (int64_t k = 0; k < K; ++k) {
         const T a = xr[k];
@@ -261,8 +277,10 @@ class Stack {
 
   // One row: the new state from the pre-activations (gi holds the sum for LSTM and RNN; GRU's
   // recurrent part is gh), zoneout blended in evaluation.
+  // flatten: every call inside is inlined, so that the activations (exp_approx) vectorise with
+  // the loops around them; GCC's heuristics left them as calls in this large function.
   template <typename T>
-  void cell_row(const Layer& L, const T* gi, const T* gh, T* h, T* c) {
+  __attribute__((flatten)) void cell_row(const Layer& L, const T* gi, const T* gh, T* h, T* c) {
     const auto& t = L.t;
     const int64_t H = L.hidden, P = L.out;
     T* a = act_.data_ptr<T>();                  // gate activations (G*H)
