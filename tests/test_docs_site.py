@@ -72,6 +72,7 @@ PACKAGES = [
     "rnnx.seq2seq",
     "rnnx.inspection",
     "rnnx.serialization",
+    "rnnx.export",
     "rnnx.lab.tasks",
 ]
 
