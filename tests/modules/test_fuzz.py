@@ -73,6 +73,23 @@ def _tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(shape, dtype=dtype)
 
 
+def _assert_same_edges(
+    context: str, ours: tuple[Any, BaseException | None], theirs: tuple[Any, BaseException | None]
+) -> None:
+    """rnnx raises only TypeError/ValueError; it runs where torch.nn runs, with torch.nn's numbers,
+    and refuses where torch.nn refuses, with an exception that torch.nn's handlers catch."""
+    (got, our_error), (expected, their_error) = ours, theirs
+    assert our_error is None or isinstance(our_error, ALLOWED), f"{context}: {our_error!r}"
+    if their_error is None:
+        assert our_error is None, f"{context}: torch.nn runs, rnnx raises {our_error!r}"
+        torch.testing.assert_close(got, expected, rtol=2e-5, atol=2e-6)
+    else:
+        assert our_error is not None, f"{context}: torch.nn raises {their_error!r}, rnnx runs"
+        assert isinstance(our_error, type(their_error)) or isinstance(their_error, ALLOWED), (
+            f"{context}: torch.nn raises {type(their_error).__name__}, rnnx {type(our_error).__name__}: {our_error}"
+        )
+
+
 shapes = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
 dtypes = st.sampled_from([torch.float32, torch.float32, torch.float32, torch.float64, torch.int64, torch.bool])
 
@@ -116,15 +133,7 @@ def test_layer_forward_accepts_what_torch_accepts(
     expected, their_error = _quietly(theirs, x, state)
     got, our_error = _quietly(ours, x, state)
     context = f"{kind}(layers={layers}, bidirectional={bidirectional}, batch_first={batch_first}) on {x_shape} {x_dtype}, hx {hx}"
-    assert our_error is None or isinstance(our_error, ALLOWED), f"{context}: {our_error!r}"
-    if their_error is None:
-        assert our_error is None, f"{context}: torch.nn runs, rnnx raises {our_error!r}"
-        torch.testing.assert_close(got, expected, rtol=2e-5, atol=2e-6)
-    else:
-        assert our_error is not None, f"{context}: torch.nn raises {their_error!r}, rnnx runs"
-        assert isinstance(our_error, type(their_error)) or isinstance(their_error, ALLOWED), (
-            f"{context}: torch.nn raises {type(their_error).__name__}, rnnx {type(our_error).__name__}: {our_error}"
-        )
+    _assert_same_edges(context, (got, our_error), (expected, their_error))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,15 +159,7 @@ def test_cell_forward_accepts_what_torch_accepts(
     expected, their_error = _quietly(theirs, x, state)
     got, our_error = _quietly(ours, x, state)
     context = f"{kind} on {x_shape} {x_dtype}, hx {hx}"
-    assert our_error is None or isinstance(our_error, ALLOWED), f"{context}: {our_error!r}"
-    if their_error is None:
-        assert our_error is None, f"{context}: torch.nn runs, rnnx raises {our_error!r}"
-        torch.testing.assert_close(got, expected, rtol=2e-5, atol=2e-6)
-    else:
-        assert our_error is not None, f"{context}: torch.nn raises {their_error!r}, rnnx runs"
-        assert isinstance(our_error, type(their_error)) or isinstance(their_error, ALLOWED), (
-            f"{context}: torch.nn raises {type(their_error).__name__}, rnnx {type(our_error).__name__}: {our_error}"
-        )
+    _assert_same_edges(context, (got, our_error), (expected, their_error))
 
 
 @pytest.mark.parametrize("kind", ["layer_norm", "peephole", "zoneout", "proj_size"])
