@@ -38,7 +38,7 @@ def test_weights_must_fit(tmp_path: Path) -> None:
     with pytest.raises(
         FileFormatError,
         match=r"w.safetensors: the weights do not fit the model: missing \['1.weight', '1.bias'\], "
-        r"unexpected \['weight', 'bias'\]",
+        r"unexpected \['bias', 'weight'\]",
     ):
         load_weights(tmp_path / "w.safetensors", nn.Sequential(nn.Identity(), nn.Linear(2, 3)))
     with pytest.raises(FileFormatError, match=r"wrong shape of weight \(3, 2\) \(model: \(4, 2\)\)"):

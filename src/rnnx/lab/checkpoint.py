@@ -80,7 +80,7 @@ def load_weights(path: Path, model: nn.Module, *, sha256: str | None = None) -> 
     state = load_tensors(path, sha256=sha256, device=next(model.parameters()).device)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    unexpected = sorted(k for k in state if k not in expected)  # the file's order is not kept
     if missing or unexpected:
         raise FileFormatError(f"{path}: the weights do not fit the model: missing {missing}, unexpected {unexpected}")
     wrong = [
