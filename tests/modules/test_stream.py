@@ -325,3 +325,29 @@ def test_weights_larger_than_a_cache_are_shared_out_the_same(cls: type, batch: i
         expected, _ = layer(x)
         got = _run_stream(stream, x)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_autocast_takes_the_modules_own_step_with_its_dtypes() -> None:
+    torch.manual_seed(8)
+    layer = rnnx.GRU(3, 4, 2).eval()
+    stream = rnnx.Stream(layer, batch_size=2)
+    x = torch.randn(2, 3)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = stream(x)
+        expected, _ = layer(x.unsqueeze(0))
+    assert stream._step is None  # autocast: never the float32 compiled step
+    assert got.dtype == expected.dtype
+    torch.testing.assert_close(got, expected[0])
+
+
+def test_the_differentiable_step_has_second_order_gradients() -> None:
+    torch.manual_seed(9)
+    layer = rnnx.LSTM(2, 3, layer_norm=True, dtype=torch.float64).eval()
+
+    def steps(x: torch.Tensor) -> torch.Tensor:
+        stream = rnnx.Stream(layer, batch_size=2)
+        return torch.stack([stream(x_t) for x_t in x])
+
+    x = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(steps, (x,))
+    assert torch.autograd.gradgradcheck(steps, (x,))
