@@ -20,7 +20,6 @@ instruction set torch detected.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 import warnings
@@ -32,16 +31,7 @@ import torch
 from torch import nn
 
 import rnnx
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from rnnx.benchmark import machine_line
 
 
 def _onnxruntime_step(layer: nn.Module, batch: int, features: int) -> Callable[[], None] | None:
@@ -126,8 +116,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    print(f"CPU: {cpu_name()}; torch {torch.__version__} detects {torch.backends.cpu.get_cpu_capability()}; "
-          f"{torch.get_num_threads()} threads; numpy {np.__version__}")  # fmt: skip
+    print(f"{machine_line()}; numpy {np.__version__}")
     batches, hiddens = ((1,), (128,)) if args.quick else ((1, 16, 256), (64, 128, 512))
     print("| model | B | H | implementation | us per step | ratio |")
     print("|---|---:|---:|---|---:|---:|")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import rnnx
 from rnnx import benchmark
@@ -95,4 +96,43 @@ def test_lab_commands_without_the_lab_extra_stop_before_any_work(
     assert (
         line
         == "rnnx compare: error: needs the lab extra (matplotlib not installed); install it with: pip install 'rnnx[lab]'"
+    )
+
+
+def test_every_table_starts_with_the_machine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--suite", "layers", "--shapes", "4,2,3,5", "--repeats", "1"]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert (
+        first
+        == f"CPU: {benchmark.cpu_name()}; torch {torch.__version__} detects {capability}; {torch.get_num_threads()} threads"
+    )
+    names = ("torch.nn", "rnnx auto", "rnnx fused", "LayerNorm-LSTM fused")
+    for name in names:
+        assert any(f"| lstm 2-layer bidirectional | 4, 2, 3, 5 | {name} |" in line for line in rest)
+
+
+def test_packed_groups_time_a_packed_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    original = benchmark._forward
+
+    def spy(module: object, x: object) -> object:
+        seen.append(x)
+        return original(module, x)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(benchmark, "_forward", spy)
+    timings = benchmark.run(["lstm packed", "gru packed"], [(6, 3, 4, 5)], repeats=1)
+    assert [t.implementation for t in timings] == ["torch.nn", "rnnx auto", "rnnx reference"] * 2
+    assert all(isinstance(x, torch.nn.utils.rnn.PackedSequence) for x in seen)
+    lengths = torch.nn.utils.rnn.pad_packed_sequence(seen[0])[1]  # type: ignore[arg-type]
+    assert 1 <= int(lengths.min()) <= int(lengths.max()) <= 6
+
+
+def test_default_shapes_are_the_peer_tables() -> None:
+    assert benchmark.SHAPES == (
+        (100, 32, 64, 128),
+        (500, 8, 32, 64),
+        (100, 64, 256, 256),
+        (50, 128, 512, 512),
+        (1000, 1, 32, 128),
     )

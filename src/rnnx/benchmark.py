@@ -7,20 +7,29 @@ its minimum. Run it as ``rnnx bench`` (see :mod:`rnnx.cli`).
 
 from __future__ import annotations
 
+import platform
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import rnnx
 
 Shape = tuple[int, int, int, int]
-SHAPES: tuple[Shape, ...] = ((100, 32, 64, 128), (500, 8, 32, 64), (100, 64, 256, 256))
-"""``(T, B, I, H)`` shapes timed by default."""
+SHAPES: tuple[Shape, ...] = (
+    (100, 32, 64, 128),
+    (500, 8, 32, 64),
+    (100, 64, 256, 256),
+    (50, 128, 512, 512),
+    (1000, 1, 32, 128),
+)
+"""``(T, B, I, H)`` shapes timed by default: the peer table's (shared/PERFORMANCE.md)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,16 @@ GROUPS: dict[str, list[Case]] = {
     ),
     "gru": _core(nn.GRU, rnnx.GRU),
     "rnn": _core(nn.RNN, rnnx.RNN),
+    # A packed batch, lengths uniform over [1, T]: torch.nn runs it step by step on the CPU.
+    "lstm packed": _core(nn.LSTM, rnnx.LSTM),
+    "gru packed": _core(nn.GRU, rnnx.GRU),
+    # Two layers, both directions: the same ratios as one layer, or better.
+    "lstm 2-layer bidirectional": [
+        Case("torch.nn", lambda i, h: nn.LSTM(i, h, 2, bidirectional=True)),
+        Case("rnnx auto", lambda i, h: rnnx.LSTM(i, h, 2, bidirectional=True)),
+        Case("rnnx fused", lambda i, h: rnnx.LSTM(i, h, 2, bidirectional=True, backend="fused")),
+        Case("LayerNorm-LSTM fused", lambda i, h: rnnx.LSTM(i, h, 2, bidirectional=True, layer_norm=True)),
+    ],
     "lstm variants": [
         Case("torch.nn.LSTM", lambda i, h: nn.LSTM(i, h)),
         Case("LayerNorm-LSTM fused", lambda i, h: rnnx.LSTM(i, h, layer_norm=True, backend="fused")),
@@ -60,7 +79,30 @@ GROUPS: dict[str, list[Case]] = {
 SUITES: dict[str, tuple[str, ...]] = {
     "core": ("lstm", "lstm proj_size", "gru", "rnn"),
     "variants": ("lstm variants", "gru", "rnn"),
+    "packed": ("lstm packed", "gru packed"),
+    "layers": ("lstm 2-layer bidirectional",),
 }
+PACKED = frozenset({"lstm packed", "gru packed"})
+"""Groups timed on a ``PackedSequence`` instead of a padded batch."""
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    """What every table is measured on: the CPU, the instruction set torch detects, the threads."""
+    return (
+        f"CPU: {cpu_name()}; torch {torch.__version__} detects {torch.backends.cpu.get_cpu_capability()}; "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 @dataclass
@@ -74,7 +116,7 @@ class Timing:
     forward_backward: float
 
 
-def _forward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def _forward(module: nn.Module, x: torch.Tensor | PackedSequence) -> Callable[[], None]:
     def run() -> None:
         with torch.no_grad():
             module(x)
@@ -82,10 +124,10 @@ def _forward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return run
 
 
-def _forward_backward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def _forward_backward(module: nn.Module, x: torch.Tensor | PackedSequence) -> Callable[[], None]:
     def run() -> None:
         out, _ = module(x)
-        out.sum().backward()
+        (out.data if isinstance(out, PackedSequence) else out).sum().backward()
 
     return run
 
@@ -114,7 +156,15 @@ def time_group(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> li
     cases = GROUPS[group]
     torch.manual_seed(0)
     modules = {case.name: case.build(features, hidden) for case in cases}
-    x = torch.randn(steps, batch, features, requires_grad=True)
+    padded = torch.randn(steps, batch, features, requires_grad=True)
+    x: torch.Tensor | PackedSequence = padded
+    if group in PACKED:
+        lengths = torch.randint(1, steps + 1, (batch,), generator=torch.Generator().manual_seed(0))
+        packed = pack_padded_sequence(padded.detach(), lengths, enforce_sorted=False)
+        # The packed data is the leaf, so each timed backward has a graph of its own.
+        x = PackedSequence(
+            packed.data.requires_grad_(), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
     jobs = {
         (name, kind): make(module, x)
         for name, module in modules.items()

@@ -185,6 +185,8 @@ def test_auto_chooses_fused_where_it_is_faster() -> None:
     assert resolve(rnnx.LSTM(3, 4, layer_norm=True), x[:2]) == "fused", "variants have no native kernel"
     assert resolve(rnnx.IndRNN(3, 4), x) == "fused"
     assert resolve(rnnx.LSTM(3, 4), x) == "native", "plain LSTM stays on oneDNN"
+    packed = pack_sequence([torch.randn(9, 3), torch.randn(2, 3)])
+    assert resolve(rnnx.LSTM(3, 4), packed) == "fused", "oneDNN takes no packed batch; torch.nn loops"
     assert resolve(rnnx.LSTM(3, 4, proj_size=2), x) == "fused", "oneDNN has no projection; torch.nn loops"
     assert resolve(rnnx.LSTM(3, 4, proj_size=2), x[:7]) == "native"
     assert resolve(rnnx.LSTM(3, 4, proj_size=2, zoneout=0.1), x) == "fused"

@@ -2,16 +2,15 @@
 
 rnnx bench                         # the core suite: torch.nn vs rnnx auto vs reference
 rnnx bench --suite variants        # LayerNorm/zoneout/recurrent-dropout LSTM, GRU, RNN
+rnnx bench --suite packed          # packed batches, lengths uniform over [1, T]
+rnnx bench --suite layers          # 2-layer bidirectional LSTM and LayerNorm-LSTM
 rnnx bench --shapes 50,4,8,16 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
-
-import torch
 
 from rnnx.cli._args import positive_int, shape4
 
@@ -34,8 +33,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from rnnx import benchmark
 
-    cpu = platform.processor() or platform.machine()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}", file=sys.stderr)
+    print(benchmark.machine_line())
     groups = benchmark.SUITES[args.suite]
     timings = benchmark.run(
         groups, args.shapes or benchmark.SHAPES, repeats=args.repeats, echo=lambda s: print(s, file=sys.stderr)

@@ -31,20 +31,24 @@ def fused_kind(cell: CellStep) -> int | None:
 
 # Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (`rnnx bench`,
 # README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN, except an
-# LSTM with proj_size, which oneDNN cannot run and torch.nn runs as the same slow loop. The fused
+# LSTM with proj_size or on a packed batch, which oneDNN cannot run and torch.nn runs as the same
+# slow loop (`rnnx bench --suite packed`: fused 0.04-0.28x of its forward+backward). The fused
 # call costs about 40 us more to set up, so below this many steps the native loop wins.
 _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
 MIN_STEPS_FOR_FUSED = 8
 
 
-def fused_faster(cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0) -> str | None:
+def fused_faster(
+    cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0, packed: bool = False
+) -> str | None:
     """Why ``backend="auto"`` takes the fused kernel even where PyTorch's can run the call, or
     ``None`` where PyTorch's is as fast."""
     kind = fused_kind(cell)
-    faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and proj_size > 0)
+    faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and (proj_size > 0 or packed))
     if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not faster:
         return None
     what = f"{type(cell).__name__.removesuffix('Step')}{' with proj_size' if proj_size else ''}"
+    what += " on a packed batch" if packed else ""
     return f"rnnx's fused kernel runs {what} on CPU over {steps} >= {MIN_STEPS_FOR_FUSED} steps faster than PyTorch's"
 
 

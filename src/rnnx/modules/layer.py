@@ -378,7 +378,9 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             native=self.native_unsupported()
             or native_autocast_unsupported(self.cell, like, packed=seq.packed, proj_size=self.proj_size),
             fused=lambda: fused_unsupported(self.cell, dtype=like.dtype, device=like.device),
-            fused_faster=fused_faster(self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size),
+            fused_faster=fused_faster(
+                self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size, packed=seq.packed
+            ),
         )
 
     def _choose_for_export(self, seq: SequenceBatch, mode: str) -> BackendChoice:
