@@ -136,3 +136,19 @@ def test_default_shapes_are_the_peer_tables() -> None:
         (50, 128, 512, 512),
         (1000, 1, 32, 128),
     )
+
+
+def test_rnnx_bench_inference_times_onnxruntime_beside(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime")
+    assert main(["bench", "--suite", "inference", "--shapes", "6,2,3,5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for group, names in (
+        ("lstm", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused")),
+        ("gru", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused")),
+        ("layernorm-lstm", ("onnxruntime", "rnnx auto", "rnnx fused")),
+    ):
+        for name in names:
+            assert f"| {group} | 6, 2, 3, 5 | {name} |" in out
+        assert f"| {group} | 6, 2, 3, 5 | onnxruntime | " in out
+        row = next(line for line in out.splitlines() if line.startswith(f"| {group} | 6, 2, 3, 5 | onnxruntime |"))
+        assert row.endswith("| 1.00 |")  # the baseline

@@ -4,6 +4,7 @@ rnnx bench                         # the core suite: torch.nn vs rnnx auto vs re
 rnnx bench --suite variants        # LayerNorm/zoneout/recurrent-dropout LSTM, GRU, RNN
 rnnx bench --suite packed          # packed batches, lengths uniform over [1, T]
 rnnx bench --suite layers          # 2-layer bidirectional LSTM and LayerNorm-LSTM
+rnnx bench --suite inference       # forward only, with onnxruntime's rows where it is installed
 rnnx bench --shapes 50,4,8,16 --repeats 3
 """
 
@@ -24,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Time each implementation in interleaved rounds after warm-up; print the minimum per "
         "call and its ratio to the group's baseline (the first row of each group). CPU, float32.",
     )
-    bench.add_argument("--suite", choices=tuple(benchmark.SUITES), default="core")
+    bench.add_argument("--suite", choices=(*benchmark.SUITES, "inference"), default="core")
     bench.add_argument("--shapes", type=shape4, action="append", metavar="T,B,I,H", help="repeatable")
     bench.add_argument("--repeats", type=positive_int, default=10, help="timed rounds per implementation")
     bench.set_defaults(run=run)
@@ -34,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from rnnx import benchmark
 
     print(benchmark.machine_line())
+    if args.suite == "inference":
+        from rnnx import benchmark_inference
+
+        found = benchmark_inference.run(
+            shapes=args.shapes or benchmark.SHAPES, repeats=args.repeats, echo=lambda s: print(s, file=sys.stderr)
+        )
+        print(benchmark_inference.format_table(found))
+        return 0
     groups = benchmark.SUITES[args.suite]
     timings = benchmark.run(
         groups, args.shapes or benchmark.SHAPES, repeats=args.repeats, echo=lambda s: print(s, file=sys.stderr)
