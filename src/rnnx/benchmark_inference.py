@@ -4,7 +4,8 @@
 ``torch.nn``, rnnx ``auto`` and rnnx's fused kernel, and onnxruntime running the same layer
 exported to ONNX (``torch.nn``'s through the TorchScript exporter, as its own ``LSTM``/``GRU``
 node; the layer-norm LSTM, which ``torch.nn`` lacks, from rnnx's own export, an ONNX ``Scan``).
-onnxruntime gets as many threads as torch. The implementations of a shape are timed in
+onnxruntime gets as many threads as torch, without spinning between runs (its threads would take
+the cores from the job timed next). The implementations of a shape are timed in
 interleaved rounds after warm-up; each keeps its minimum. Ratios are to onnxruntime where it ran,
 else to the group's first row.
 """
@@ -72,6 +73,8 @@ def _session(module: nn.Module, x: torch.Tensor, *, rnnx_export: bool) -> Callab
             torch.onnx.export(module, (x,), str(path), dynamo=False, input_names=["input"])
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
+    # Its threads would otherwise spin after each run, taking the cores from the next timed job.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feed = {"input": x.numpy()}
     return lambda: session.run(None, feed) and None
