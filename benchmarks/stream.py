@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 import rnnx
-from rnnx.benchmark import machine_line
+from rnnx.benchmark import interleaved_minimum, machine_line
 
 
 def _onnxruntime_step(layer: nn.Module, batch: int, features: int) -> Callable[[], None] | None:
@@ -96,18 +95,8 @@ def implementations(kind: str, layers: int, batch: int, hidden: int, features: i
 
 
 def measure(jobs: dict[str, Callable[[], None]], *, calls: int, repeats: int) -> dict[str, float]:
-    best = dict.fromkeys(jobs, float("inf"))
     with torch.inference_mode():
-        for fn in jobs.values():
-            for _ in range(calls // 4):
-                fn()
-        for _ in range(repeats):
-            for name, fn in jobs.items():
-                start = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                best[name] = min(best[name], (time.perf_counter() - start) / calls)
-    return best
+        return interleaved_minimum(jobs, repeats=repeats, warmup=calls // 4, calls=calls)
 
 
 def main() -> None:

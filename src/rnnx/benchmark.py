@@ -10,10 +10,11 @@ from __future__ import annotations
 import platform
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 import rnnx
 
 Shape = tuple[int, int, int, int]
+K = TypeVar("K")
 SHAPES: tuple[Shape, ...] = (
     (100, 32, 64, 128),
     (500, 8, 32, 64),
@@ -140,6 +142,21 @@ def best_time(fn: Callable[[], None], *, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def interleaved_minimum(
+    jobs: Mapping[K, Callable[[], None]], *, repeats: int, warmup: int = 2, calls: int = 1
+) -> dict[K, float]:
+    """Best seconds per call of each job: ``warmup`` calls each, then ``repeats`` rounds in
+    which every job in turn runs ``calls`` back-to-back calls; each keeps its fastest round."""
+    best = dict.fromkeys(jobs, float("inf"))
+    for fn in jobs.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(repeats):
+        for key, fn in jobs.items():
+            best[key] = min(best[key], best_time(fn, calls=calls))
+    return best
+
+
 @contextmanager
 def _quiet_torch_projection() -> Iterator[None]:
     """torch.nn warns (once) that its LSTM with projections skips oneDNN: the very thing the
@@ -170,13 +187,7 @@ def time_group(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> li
         for name, module in modules.items()
         for kind, make in (("forward", _forward), ("forward_backward", _forward_backward))
     }
-    best = dict.fromkeys(jobs, float("inf"))
-    for fn in jobs.values():
-        for _ in range(warmup):
-            fn()
-    for _ in range(repeats):
-        for key, fn in jobs.items():
-            best[key] = min(best[key], best_time(fn, calls=1))
+    best = interleaved_minimum(jobs, repeats=repeats, warmup=warmup)
     return [Timing(group, shape, n, best[(n, "forward")], best[(n, "forward_backward")]) for n in modules]
 
 

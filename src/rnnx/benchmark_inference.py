@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 import rnnx
-from rnnx.benchmark import SHAPES, Shape
+from rnnx.benchmark import SHAPES, Shape, interleaved_minimum
 
 ONNXRUNTIME = "onnxruntime"
 
@@ -109,15 +108,7 @@ def time_inference(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -
     fused = spec.rnnx_cls(features, hidden, backend="fused", **spec.options).eval()
     fused.load_state_dict(ours.state_dict())
     jobs["rnnx fused"] = _forward(fused, x)
-    best = dict.fromkeys(jobs, float("inf"))
-    for fn in jobs.values():
-        for _ in range(warmup):
-            fn()
-    for _ in range(repeats):
-        for name, fn in jobs.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = interleaved_minimum(jobs, repeats=repeats, warmup=warmup)
     return [InferenceTiming(group, shape, name, seconds) for name, seconds in best.items()]
 
 
