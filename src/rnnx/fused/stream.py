@@ -74,8 +74,12 @@ class StackKernel:
         zoneout: each layer's evaluation zoneout ``(p_h, p_c)``.
         h, c: the state ``(L, B, P)`` and ``(L, B, H)`` (``c`` empty but for LSTM), contiguous,
             updated in place by each step.
-        sources: the parameters the weights come from; :meth:`step` returns ``None`` once any
+        sources: the parameters the weights come from; a step returns ``None`` once any
             changed (in place, or its storage replaced), and the caller packs again.
+
+    Attributes:
+        stack: the compiled stack; ``stack.step(x (B, I))`` advances the state in place and
+            returns the last layer's new ``h (B, P)``, or ``None`` if the sources changed.
 
     Raises:
         RuntimeError: the kernel cannot be built here (the message says why), or the tensors do
@@ -106,8 +110,3 @@ class StackKernel:
             c,
             list(sources),
         )
-
-    def step(self, x: Tensor) -> Tensor | None:
-        """``x (B, I)`` -> the last layer's new ``h (B, P)``; ``None`` if the sources changed."""
-        out: Tensor | None = self.stack.step(x)
-        return out

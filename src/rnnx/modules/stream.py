@@ -104,7 +104,6 @@ class Stream:
         self._state: tuple[Tensor, ...] = tuple(
             torch.zeros(self._layers, self.batch_size, s, dtype=first.dtype, device=first.device) for s in sizes
         )
-        self._kernel: StackKernel | None = None
         self._kernel_state: tuple[Tensor, ...] = ()
         #: The compiled step (the kernel's bound method), or ``None`` until packed.
         self._step: Callable[[Tensor], Tensor | None] | None = None
@@ -295,8 +294,8 @@ class Stream:
         buffers = tuple(s.detach().to(x.dtype).contiguous().clone() for s in self._state)
         if len(buffers) == 1:
             buffers = (buffers[0], buffers[0].new_empty(0))
-        self._kernel = StackKernel(module.cell, layers, [p] * len(layers), buffers[0], buffers[1], flat)
-        self._step = self._kernel.stack.step
+        kernel = StackKernel(module.cell, layers, [p] * len(layers), buffers[0], buffers[1], flat)
+        self._step = kernel.stack.step  # the bound method keeps the compiled stack alive
         self._kernel_state = buffers[: len(self._state)]
         self._state = self._kernel_state
         return True
