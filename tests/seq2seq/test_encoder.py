@@ -33,6 +33,33 @@ def test_packed_batch_equals_each_sequence_alone(cell: str, bidirectional: bool)
             torch.testing.assert_close(ours[:, row], theirs[:, 0])
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_reverse_source_reads_each_sequence_backwards(cell: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    encoder = seq2seq.Encoder.build(9, 4, 5, cell=cell, bidirectional=bidirectional, reverse_source=True).eval()
+    assert "reverse_source=True" in repr(encoder)
+    src, lengths = source_batch([3, 6, 1, 4])
+    out = encoder(src, lengths)
+    for row, n in enumerate([3, 6, 1, 4]):
+        # Oracle: the layer on the unpadded sequence reversed by hand (Sutskever et al. 2014).
+        x = encoder.embedding(src[row, :n].flip(0)[None]).transpose(0, 1)  # (n, 1, E)
+        alone, state = encoder.rnn(x)
+        state = state if isinstance(state, tuple) else (state,)
+        # outputs stay in source order: position s holds what was read at token s
+        torch.testing.assert_close(out.outputs[row, :n], alone[:, 0].flip(0))
+        assert torch.count_nonzero(out.outputs[row, n:]) == 0
+        for ours, theirs in zip(out.state, state, strict=True):
+            torch.testing.assert_close(ours[:, row], theirs[:, 0])
+    forward = seq2seq.Encoder(encoder.embedding, encoder.rnn)  # the same weights, read forwards
+    assert not torch.allclose(forward(src, lengths).state[0], out.state[0])
+
+
+def test_reverse_source_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match=r"Encoder: reverse_source must be a bool; got int 1"):
+        seq2seq.Encoder.build(9, 4, 5, reverse_source=1)  # type: ignore[arg-type]
+
+
 def test_injected_layer_with_variants() -> None:
     torch.manual_seed(0)
     layer = rnnx.LSTM(4, 6, num_layers=2, layer_norm=True, peephole=True, proj_size=3)

@@ -62,7 +62,7 @@ def assert_same_model(a: seq2seq.Seq2Seq, b: seq2seq.Seq2Seq) -> None:
 @pytest.mark.parametrize(
     "config",
     [
-        {"cell": "gru", "attention": "general", "input_feeding": True, "tie_embeddings": False},
+        {"cell": "gru", "attention": "general", "input_feeding": True, "tie_embeddings": False, "reverse_source": True},
         {
             "cell": "lstm",
             "attention": None,
@@ -107,6 +107,18 @@ def test_folder_saved_before_checksums_still_loads(tmp_path: Path) -> None:
     make_legacy(folder)
     loaded = seq2seq.load(folder)
     assert loaded.src_vocab == VOCABS[0]
+    assert_same_model(loaded, model)
+
+
+def test_folder_saved_before_reverse_source_reads_forwards(tmp_path: Path) -> None:
+    model = build()
+    folder = seq2seq.save(model, tmp_path / "m")
+    make_legacy(folder)
+    config = read_config(folder)
+    del config["encoder"]["reverse_source"]  # folders written before the option have no such key
+    write_config(folder, config)
+    loaded = seq2seq.load(folder)
+    assert loaded.encoder.reverse_source is False
     assert_same_model(loaded, model)
 
 
@@ -209,6 +221,10 @@ def test_layer_count_is_bounded_by_the_weights_before_anything_is_built(tmp_path
         (
             lambda c: c["encoder"]["embedding"].update(padding_idx=None),
             r"encoder.embedding.padding_idx: expected an id",
+        ),
+        (
+            lambda c: c["encoder"].update(reverse_source="yes"),
+            r"encoder.reverse_source: expected true or false; got 'yes'",
         ),
         (lambda c: c.update(sos_id=-1), r"config.json: sos_id: expected an integer >= 0; got -1"),
         (lambda c: c.update(weights_sha256="abc"), r"weights_sha256: expected 64 hex digits \(a SHA-256\); got 'abc'"),

@@ -141,6 +141,7 @@ def _seq2seq(family: str, options: dict[str, Any], task: Task, hidden: int, laye
         input_feeding=options.get("input_feeding", False),
         bridge=options.get("bridge", "copy"),
         dropout=dropout,
+        reverse_source=task.info.get("reverse_source", False),
         layer_options=layer_options,
     )
     return Seq2Seq.from_config(config, task.info["src_vocab"], task.info["tgt_vocab"])

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnx._checks import check_int, check_probability
+from rnnx._checks import check_bool, check_int, check_probability
 from rnnx.modules.dropout import SampleDropout
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.seq2seq._inputs import State, check_lengths, check_tokens, output_size, to_tuple
@@ -44,18 +44,29 @@ class Encoder(nn.Module):
     (``enforce_sorted=False``) so pads never enter the recurrence and each sequence's final
     state is taken at its own last token.
 
+    With ``reverse_source=True`` the recurrence reads each source backwards,
+    ``RNN(x_S .. x_1)`` over its own length (Sutskever et al. 2014, section 3.3): the first
+    source tokens, which the first target tokens usually depend on, are then read last, right
+    before the context vector is taken. ``outputs`` stay in source order (``h̄_s`` is still the
+    output at token ``s``), so attention weights line up with the source as written; only the
+    order of reading and the final state change. The model reverses new sources itself at
+    inference, so callers never reverse by hand.
+
     Args:
         embedding: ``nn.Embedding(V_src, E, padding_idx=pad)``; ``padding_idx`` must be set.
         rnn: any rnnx recurrent layer (``rnnx.RNN/LSTM/GRU/IndRNN/Recurrent``, any layers,
             directions and variants) with ``input_size == E``.
         dropout: dropout on the embeddings in training.
+        reverse_source: read each source from its last token to its first.
 
     Raises:
         TypeError: ``embedding`` or ``rnn`` of the wrong type.
         ValueError: ``embedding`` without ``padding_idx``, or ``rnn.input_size != E``.
     """
 
-    def __init__(self, embedding: nn.Embedding, rnn: RecurrentLayer, *, dropout: float = 0.0) -> None:
+    def __init__(
+        self, embedding: nn.Embedding, rnn: RecurrentLayer, *, dropout: float = 0.0, reverse_source: bool = False
+    ) -> None:
         super().__init__()
         if not isinstance(embedding, nn.Embedding):
             raise TypeError(f"Encoder: embedding must be an nn.Embedding; got {type(embedding).__name__}")
@@ -71,6 +82,7 @@ class Encoder(nn.Module):
         self.rnn = rnn
         # Keyed by sample (rnnx.sample_offset): a data-parallel shard draws one process's masks.
         self.dropout = SampleDropout(check_probability("Encoder", "dropout", dropout))
+        self.reverse_source = check_bool("Encoder", "reverse_source", reverse_source)
 
     @classmethod
     def build(
@@ -83,6 +95,7 @@ class Encoder(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        reverse_source: bool = False,
         pad_id: int = PAD_ID,
         **layer_options: Any,
     ) -> Encoder:
@@ -106,7 +119,10 @@ class Encoder(nn.Module):
             dropout=between,
             **layer_options,
         )
-        return cls(embedding, rnn, dropout=dropout)
+        return cls(embedding, rnn, dropout=dropout, reverse_source=reverse_source)
+
+    def extra_repr(self) -> str:
+        return "reverse_source=True" if self.reverse_source else ""
 
     @property
     def vocab_size(self) -> int:
@@ -140,9 +156,20 @@ class Encoder(nn.Module):
         src = check_tokens("Encoder", "src", src, vocab_size=self.vocab_size)
         batch, steps = src.shape
         lengths = check_lengths("Encoder", "src_lengths", src_lengths, batch=batch, steps=steps, tokens="src")
-        x = self.dropout(self.embedding(src))  # (B, S, E)
+        positions = torch.arange(steps, device=src.device)
+        mask = positions[None, :] < lengths.to(src.device)[:, None]
+        order = reversed_order(positions, lengths.to(src.device), mask) if self.reverse_source else None
+        x = self.dropout(self.embedding(src if order is None else src.gather(1, order)))  # (B, S, E)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)  # (B, S, D*P)
-        mask = torch.arange(steps, device=src.device)[None, :] < lengths.to(src.device)[:, None]
+        if order is not None:  # the output read at token s goes back to position s
+            outputs = outputs.gather(1, order[:, :, None].expand_as(outputs))
         return EncoderOutput(outputs, lengths, mask, to_tuple(state))
+
+
+def reversed_order(positions: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
+    """``(B, S)`` indices that reverse each row's first ``lengths[b]`` positions and leave its
+    pads in place: ``L - 1 - s`` for ``s < L``, ``s`` after. The permutation is its own inverse,
+    so the same indices put outputs read backwards back in source order."""
+    return torch.where(mask, lengths[:, None] - 1 - positions[None, :], positions[None, :])

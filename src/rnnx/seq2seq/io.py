@@ -70,6 +70,7 @@ def model_config(model: Seq2Seq) -> dict[str, Any]:
             "embedding": _embedding(model.encoder.embedding),
             "rnn": describe_layer("save", model.encoder.rnn),
             "dropout": model.encoder.dropout.p,
+            "reverse_source": model.encoder.reverse_source,
         },
         "decoder": {
             "embedding": _embedding(model.decoder.embedding),
@@ -145,7 +146,10 @@ def build_model(config: object, *, src_vocab: Vocab | None = None, tgt_vocab: Vo
     enc, dec = data["encoder"], data["decoder"]
     try:
         encoder = Encoder(
-            torch.nn.Embedding(**enc["embedding"]), build_layer("load", enc["rnn"]), dropout=enc["dropout"]
+            torch.nn.Embedding(**enc["embedding"]),
+            build_layer("load", enc["rnn"]),
+            dropout=enc["dropout"],
+            reverse_source=enc.get("reverse_source", False),  # absent in folders saved before it existed
         )
         attention = None if dec["attention"] is None else Attention(**dec["attention"])
         decoder = Decoder(

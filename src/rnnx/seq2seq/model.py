@@ -40,7 +40,8 @@ class Seq2SeqConfig:
 
     The decoder's hidden size is ``hidden_size`` times the encoder's directions, so
     ``bridge="copy"`` fits a bidirectional encoder. ``layer_options`` go to both layers
-    (e.g. ``{"layer_norm": True}``).
+    (e.g. ``{"layer_norm": True}``). ``reverse_source`` makes the encoder read each source
+    backwards (Sutskever et al. 2014; see :class:`~rnnx.seq2seq.encoder.Encoder`).
     """
 
     cell: str = "gru"
@@ -53,6 +54,7 @@ class Seq2SeqConfig:
     bridge: str = "copy"
     tie_embeddings: bool = False
     dropout: float = 0.0
+    reverse_source: bool = False
     layer_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -155,6 +157,7 @@ class Seq2Seq(nn.Module):
             num_layers=config.num_layers,
             bidirectional=config.bidirectional,
             dropout=config.dropout,
+            reverse_source=config.reverse_source,
             **config.layer_options,
         )
         decoder = Decoder.build(

@@ -152,10 +152,12 @@ def check_config(config: object) -> dict[str, Any]:
     if isinstance(config, dict) and config.get("format") != FORMAT:
         raise _fail("format", f"{FORMAT!r} (a config written by rnnx.seq2seq.save)", config.get("format"))
     data = _object("", config, required, CHECKSUM_KEYS)
-    encoder = _object("encoder", data["encoder"], ("embedding", "rnn", "dropout"))
+    encoder = _object("encoder", data["encoder"], ("embedding", "rnn", "dropout"), ("reverse_source",))
     _embedding("encoder.embedding", encoder["embedding"])
     _layer("encoder.rnn", encoder["rnn"])
     _probability("encoder.dropout", encoder["dropout"])
+    if "reverse_source" in encoder:
+        _bool("encoder.reverse_source", encoder["reverse_source"])
     decoder = _object(
         "decoder", data["decoder"], ("embedding", "rnn", "attention", "input_feeding", "tie_embeddings", "dropout")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,3 +64,30 @@ def test_seq2seq_model_errors() -> None:
         ValueError, match="model options attention are for seq2seq tasks; task 'adding' is a regression"
     ):
         build_model("lstm:attention=dot", get_task("adding", seq_len=4, **SIZES), hidden_size=8)
+
+
+def test_reverse_source_reaches_the_model_and_survives_a_reload(tmp_path: Path) -> None:
+    from rnnx.lab.config import TrainConfig
+    from rnnx.lab.runs import load_run
+    from rnnx.lab.train import train
+
+    options = {"reverse_source": True, "max_digits": 2, **SIZES}
+    task = get_task("addition", **options)
+    model = build_model("lstm:attention=none", task, hidden_size=8)
+    assert isinstance(model, Seq2Seq)
+    assert model.encoder.reverse_source
+    assert not build_model("lstm", get_task("addition", max_digits=2, **SIZES), hidden_size=8).encoder.reverse_source
+    # the data stay as written: the model reverses
+    plain = get_task("addition", max_digits=2, **SIZES)
+    assert torch.equal(task.split("train").inputs, plain.split("train").inputs)
+    config = TrainConfig(task="addition", task_options=options, model="gru", hidden_size=8, epochs=1)
+    train(config, out_dir=tmp_path / "run")
+    loaded, _, saved = load_run(tmp_path / "run")
+    assert isinstance(loaded, Seq2Seq)
+    assert loaded.encoder.reverse_source
+    assert saved.task_options["reverse_source"] is True
+
+
+def test_reverse_source_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match=r"task 'reverse': reverse_source must be a bool; got str 'yes'"):
+        get_task("reverse", reverse_source="yes", **SIZES)
