@@ -17,7 +17,7 @@ from rnnx.lab.flags import config_from_settings, parse_value, settings_from_args
 
 NUMERIC = [
     "--hidden-size", "--num-layers", "--match-params", "--dropout", "--epochs", "--steps-per-epoch", "--batch-size",
-    "--lr", "--weight-decay", "--clip", "--warmup-steps", "--patience", "--seed", "--seq-len", "--window",
+    "--lr", "--weight-decay", "--clip", "--warmup-steps", "--patience", "--target", "--seed", "--seq-len", "--window",
     "--horizon", "--train-size", "--valid-size", "--test-size", "--data-seed", "--threads",
 ]  # fmt: skip
 SPECIAL = ["nan", "NaN", "inf", "-inf", "infinity", "1e400", "-1", "0", "-0", "0.0", "1", "2", "0.5", "1.0", "none", ""]

@@ -118,10 +118,24 @@ def test_steps_to_halfway_and_early_stopping() -> None:
     first = next(e for e, m in enumerate(learnt.curve) if m <= halfway)
     assert learnt.steps_to_halfway == (first + 1) * 6
     assert first < 5  # reached within the run, and later epochs did not overwrite the first crossing
+    on_target = train(
+        config(task="sine", model="gru", hidden_size=8, epochs=6, lr=0.03, task_options=sine, target=halfway)
+    )
+    assert on_target.stopped_early
+    assert on_target.curve == learnt.curve[: first + 1]  # the same run, stopped after the epoch that reached it
     frozen = train(config(lr=0.0, epochs=10, patience=2))  # nothing changes, so nothing improves
     assert frozen.stopped_early
     assert len(frozen.curve) == 3
     assert frozen.steps_to_halfway is None
+
+
+def test_target_is_checked_and_old_configs_without_it_load(tmp_path: Path) -> None:
+    for bad in (float("nan"), "0.1", True):
+        with pytest.raises(TypeError, match=r"TrainConfig: target must be a finite number or None; got"):
+            config(target=bad).resolve()
+    saved = config().resolve().to_dict()
+    del saved["target"]  # a run saved before the field existed
+    assert TrainConfig.from_dict(saved, complete=True).target is None
 
 
 def test_learning_rate_schedule() -> None:

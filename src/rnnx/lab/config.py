@@ -44,6 +44,9 @@ class TrainConfig:
         schedule: ``"cosine"`` (decay to 0 over the run; Loshchilov & Hutter 2017) or ``"constant"``,
             after ``warmup_steps`` of linear warm-up.
         patience: stop after this many epochs without a better validation metric, or ``None``.
+        target: stop at the end of the first epoch whose validation metric reaches this value
+            (at or below it for a loss, at or above it for an accuracy), or ``None``. An
+            experiment that only asks whether a model solves a task spends no steps after it has.
         seed: initialises the model, dropout and the data order (the data itself is seeded by the
             task's own ``seed`` option).
         quick: small defaults for unset fields (see the module docstring).
@@ -67,6 +70,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_steps: int = 0
     patience: int | None = None
+    target: float | None = None
     seed: int = 0
     quick: bool = False
     device: str = "cpu"
@@ -113,6 +117,11 @@ class TrainConfig:
         _check_number(owner, "dropout", self.dropout, low=0.0, high=1.0)
         if self.clip is not None:
             _check_number(owner, "clip", self.clip, low=0.0, low_open=True, none=True)
+        target = self.target
+        if target is not None and (
+            isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target)
+        ):
+            raise TypeError(f"{owner}: target must be a finite number or None; got {type(target).__name__} {target!r}")
         return dataclasses.replace(self, epochs=epochs, hidden_size=hidden, lr=lr, task_options=options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,11 +137,14 @@ class TrainConfig:
             raise ValueError(
                 f"{source}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(names))}"
             )
-        missing = sorted(names - set(data)) if complete else []
+        missing = sorted(names - set(data) - ADDED_LATER) if complete else []
         if missing:
             raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
         return cls(**data)
 
+
+# Fields a config.json saved before they existed lacks; their defaults keep such runs as they were.
+ADDED_LATER = frozenset({"target"})
 
 DEVICES = ("cpu", "cuda", "mps")
 _DEVICE = re.compile(r"(cpu|cuda|mps)(:\d+)?|auto")

@@ -103,6 +103,12 @@ def add_training_flags(parser: argparse.ArgumentParser, *, models: bool) -> None
     parser.add_argument("--schedule", choices=SCHEDULES, default=s)
     parser.add_argument("--warmup-steps", type=nonnegative_int, default=s)
     parser.add_argument("--patience", type=positive_int, default=s, help="early stopping after N epochs without gain")
+    parser.add_argument(
+        "--target",
+        type=nonnegative_float,
+        default=s,
+        help="stop once the validation metric reaches this value (a loss at or below it)",
+    )
     parser.add_argument("--seed", type=nonnegative_int, default=s, help="seed of the model, dropout and data order")
     parser.add_argument("--quick", action="store_true", default=s, help="small sizes for a fast run")
     parser.add_argument("--device", default=s, help="cpu, cuda, cuda:1 or auto")

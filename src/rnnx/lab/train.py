@@ -391,7 +391,10 @@ def _train(
         reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
         if state["steps_to_halfway"] is None and reached:
             state["steps_to_halfway"] = state["step"]
-        state["stopped_early"] = config.patience is not None and state["bad_epochs"] >= config.patience
+        on_target = config.target is not None and (
+            metric <= config.target if task.lower_is_better else metric >= config.target
+        )
+        state["stopped_early"] = on_target or (config.patience is not None and state["bad_epochs"] >= config.patience)
         state["peak_memory_bytes"] = max(state["peak_memory_bytes"], memory.peak())
         finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
         if run is not None:
