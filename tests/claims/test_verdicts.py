@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rnnx.claims import attention, dropout, gradients, gru_lstm, memory, normalisation, speed
-from rnnx.claims.base import DEPENDS, FAILS, HOLDS, Verdict, combine, over_conditions
+from rnnx.claims.base import DEPENDS, FAILS, HOLDS, UNDECIDED, Verdict, combine, over_conditions
 
 
 def test_combine_and_over_conditions() -> None:
@@ -23,6 +23,20 @@ def test_combine_and_over_conditions() -> None:
     assert over_conditions("fast", {"T=10: 1 ms": False}) == Verdict(FAILS, "T=10: 1 ms")
     assert over_conditions("fast", {"T=10": False, "T=100": False}) == Verdict(FAILS, "fast in none of 2 cases")
     assert over_conditions("fast", {"T=10": True, "T=100": False}) == Verdict(DEPENDS, "fast only at T=10")
+    assert over_conditions("fast", {"T=10": None, "T=100": None}) == Verdict(
+        UNDECIDED, "the experiment cannot tell them apart at T=10, T=100"
+    )
+    assert over_conditions("fast", {"T=10": True, "T=100": None}) == Verdict(
+        HOLDS, "fast in all 1 decided cases (cannot tell at T=100)"
+    )
+    assert over_conditions("fast", {"T=10": False, "T=30": True, "T=100": None}).reason == (
+        "fast only at T=30 (cannot tell at T=100)"
+    )
+    undecided = Verdict(UNDECIDED, "")
+    assert combine([("x", undecided), ("y", undecided)]).outcome == UNDECIDED
+    assert combine([("x", yes), ("y", undecided)]).outcome == UNDECIDED  # cannot hold with a part unknown
+    assert combine([("x", no), ("y", undecided)]).outcome == FAILS
+    assert combine([("x", yes), ("y", no), ("z", undecided)]).outcome == DEPENDS
     with pytest.raises(ValueError, match="outcome must be one of"):
         Verdict("maybe", "")
 
@@ -52,7 +66,7 @@ def test_speed_verdict_each_outcome() -> None:
 
 
 def memory_numbers(longest: dict[str, int]) -> dict[str, Any]:
-    return {"longest": {t: dict(longest) for t in memory.TASKS}}
+    return {"lengths": [10, 30, 100, 200, 400], "longest": {t: dict(longest) for t in memory.TASKS}}
 
 
 def test_memory_verdict_each_outcome() -> None:
@@ -64,6 +78,22 @@ def test_memory_verdict_each_outcome() -> None:
     numbers = memory_numbers({"rnn": 10, "gru": 30, "lstm": 100, "transformer": 200})
     numbers["longest"]["copy"]["transformer"] = 10
     assert "Transformer reaches furthest only at adding" in memory.verdict(numbers).reason
+
+
+def test_memory_verdict_cannot_decide_where_nothing_separates() -> None:
+    numbers = memory_numbers({"rnn": 10, "gru": 30, "lstm": 100, "transformer": 200})
+    numbers["longest"]["copy"] = {"rnn": 0, "gru": 0, "lstm": 0, "transformer": 400}  # only attention learned it
+    result = memory.verdict(numbers)
+    assert result.outcome == HOLDS  # the copy task cannot tell the recurrent models apart, adding can
+    assert "LSTM reaches further in all 1 decided cases (cannot tell at copy)" in result.reason
+    assert "Transformer reaches furthest in all 2 cases" in result.reason
+    nothing = memory.verdict(memory_numbers({"rnn": 0, "gru": 0, "lstm": 0, "transformer": 0}))
+    assert nothing.outcome == UNDECIDED
+    assert "LSTM > RNN: cannot decide: the experiment cannot tell them apart at adding, copy" in nothing.reason
+    everything = memory.verdict(memory_numbers({"rnn": 400, "gru": 400, "lstm": 400, "transformer": 400}))
+    assert everything.outcome == UNDECIDED  # every model solved the longest length: lengths too short
+    partly = memory.verdict(memory_numbers({"rnn": 0, "gru": 30, "lstm": 0, "transformer": 100}))
+    assert partly.outcome == DEPENDS  # GRU < LSTM fails where decided; the rest cannot tell or holds
 
 
 def test_longest_solved_length() -> None:
@@ -175,6 +205,9 @@ def test_attention_verdict_each_outcome() -> None:
     partly = attention.verdict(attention_numbers((0.95, 0.5), (0.99, 0.7)))
     assert partly.outcome == DEPENDS
     assert "attention helps on long inputs (0.70) but also falls with length" in partly.reason
+    untrained = attention.verdict(attention_numbers((0.3, 0.1), (0.99, 0.97)))
+    assert untrained.outcome == UNDECIDED
+    assert "the context-vector model did not learn the task (0.30 on lengths" in untrained.reason
 
 
 # -- claim 7: dropout ---------------------------------------------------------------------
@@ -192,6 +225,9 @@ def test_dropout_verdict_each_outcome() -> None:
     assert dropout.verdict(dropout_numbers([(1.0, 1.0), (1.2, 1.3)])).outcome == FAILS
     verdict = dropout.verdict(dropout_numbers([(1.0, 0.5), (1.2, 1.3)]))
     assert verdict == Verdict(DEPENDS, "gap 1.10 -> 0.90 bits/char: smaller in 1 of 2 seeds")
+    no_overfitting = dropout.verdict(dropout_numbers([(0.05, 0.01), (0.04, 0.02)]))
+    assert no_overfitting.outcome == UNDECIDED
+    assert "the model without dropout did not overfit" in no_overfitting.reason
 
 
 def test_verdicts_do_not_change_their_input() -> None:

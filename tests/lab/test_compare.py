@@ -86,7 +86,11 @@ def test_table_for_accuracy_and_unreached_seeds() -> None:
     table = format_table(results | {"models": {"gru": entry}})
     assert "| gru | 1,234 | 0.5 ± 0.1 | 0.6 ± 0 | 2.0 | 1,000 | 3.0 | 40 (1/2 seeds) |" in table
     assert "steps to half the baseline's error" in table
-    assert table.endswith("winner: gru (accuracy 0.5). Reached half the baseline's error (0.55): none; not: gru.")
+    assert table.endswith(
+        "cannot decide: no model reached half the baseline's error (0.55; best final accuracy: gru 0.5, "
+        "baseline 0.1), so this budget is too small to tell them apart; train longer (without --quick, "
+        "or with more --epochs or --steps-per-epoch)."
+    )
 
 
 def _entry(values: list[float]) -> dict[str, object]:
@@ -111,6 +115,13 @@ def _entry(values: list[float]) -> dict[str, object]:
             [0.05, 0.01, 0.09],
             [0.07, 0.03, 0.05],
             "winner: lstm (mse 0.05); runner-up gru (0.05), within the spread over seeds: no clear winner. Reached baseline/2 (0.08): lstm, gru.",
+        ),
+        (
+            [0.15, 0.16],
+            [0.17, 0.16],
+            "cannot decide: no model reached baseline/2 (0.08; best final mse: lstm 0.155, baseline 0.16), so this "
+            "budget is too small to tell them apart; train longer (without --quick, or with more --epochs or "
+            "--steps-per-epoch).",
         ),
         (
             [0.5],

@@ -31,3 +31,15 @@ def test_quick_compare_on_adding(tmp_path: Path) -> None:
     assert set(rows) >= {"rnn", "lstm", "gru", "transformer"}
     for name in ("curves.png", "wallclock.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_budget_too_small_to_decide_says_so(tmp_path: Path) -> None:
+    # lr 0: nothing learns, as with --quick on copy at T = 100; the line must not name a winner
+    command = [sys.executable, "-m", "rnnx.cli", "compare", "--task", "copy", "--seq-len", "10", "--lr", "0"]
+    command += ["--models", "rnn,gru", "--quick", "--epochs", "1", "--threads", "1", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("cannot decide: no model reached baseline/2"), last
+    assert "this budget is too small to tell them apart; train longer (without --quick" in last
+    assert "winner" not in result.stdout

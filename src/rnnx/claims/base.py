@@ -20,7 +20,8 @@ import torch
 HOLDS = "holds"
 FAILS = "does not hold"
 DEPENDS = "depends"
-OUTCOMES = (HOLDS, FAILS, DEPENDS)
+UNDECIDED = "cannot decide"  # the experiment could not tell the compared models apart
+OUTCOMES = (HOLDS, FAILS, DEPENDS, UNDECIDED)
 
 # "Faster" and "better" need a margin: timings on a shared CPU move by a few percent run to run.
 FASTER = 0.95  # a is faster than b when time_a < FASTER * time_b
@@ -46,8 +47,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Verdict:
-    """``outcome`` is :data:`HOLDS`, :data:`FAILS` or :data:`DEPENDS`; ``reason`` says which
-    numbers decided it and, for :data:`DEPENDS`, on what."""
+    """``outcome`` is :data:`HOLDS`, :data:`FAILS`, :data:`DEPENDS` or :data:`UNDECIDED`;
+    ``reason`` says which numbers decided it and, for :data:`DEPENDS`, on what.
+
+    :data:`UNDECIDED` is the honest answer of an experiment that cannot separate what the claim
+    compares (no model learned the task within the budget, or every model solved every length
+    tried): its numbers support neither "holds" nor "does not hold", and the reason says what
+    would decide it."""
 
     outcome: str
     reason: str
@@ -61,31 +67,47 @@ class Verdict:
 
 
 def combine(parts: Sequence[tuple[str, Verdict]]) -> Verdict:
-    """The verdict on a claim made of several parts (``(name, verdict)``): it holds if every
-    part holds, does not hold if every part fails, and otherwise depends on which part."""
+    """The verdict on a claim made of several parts (``(name, verdict)``).
+
+    Over the parts that were decided: it holds if every one holds, does not hold if every one
+    fails, and otherwise depends on which part. A claim with an undecided part cannot be said to
+    hold, so holding parts beside undecided ones give :data:`UNDECIDED`; failing parts still
+    fail it (the reason names every part)."""
     outcomes = {v.outcome for _, v in parts}
     reason = "; ".join(f"{name}: {v}" for name, v in parts)
-    if outcomes == {HOLDS}:
-        return Verdict(HOLDS, reason)
-    if outcomes == {FAILS}:
+    decided = outcomes - {UNDECIDED}
+    if decided == {HOLDS}:
+        return Verdict(UNDECIDED if UNDECIDED in outcomes else HOLDS, reason)
+    if decided == {FAILS}:
         return Verdict(FAILS, reason)
+    if not decided:
+        return Verdict(UNDECIDED, reason)
     return Verdict(DEPENDS, reason)
 
 
-def over_conditions(name: str, results: Mapping[str, bool]) -> Verdict:
+def over_conditions(name: str, results: Mapping[str, bool | None]) -> Verdict:
     """A part checked under one or several conditions (e.g. sequence lengths), each named by a
     key that shows its numbers: holds if it held under all, does not hold if under none, else
-    depends, naming where it held. With one condition the reason is its key."""
-    held = [k for k, ok in results.items() if ok]
-    count = len(results)
-    if count == 1:
-        (key,) = results
+    depends, naming where it held. With one condition the reason is its key.
+
+    ``None`` marks a condition whose experiment could not tell the two sides apart; such
+    conditions are left out of the verdict and named in its reason, and a part with no decided
+    condition is :data:`UNDECIDED`."""
+    undecided = [k for k, ok in results.items() if ok is None]
+    decided = {k: ok for k, ok in results.items() if ok is not None}
+    held = [k for k, ok in decided.items() if ok]
+    count = len(decided)
+    if not decided:
+        return Verdict(UNDECIDED, f"the experiment cannot tell them apart at {', '.join(undecided)}")
+    note = f" (cannot tell at {', '.join(undecided)})" if undecided else ""
+    if count == 1 and not undecided:
+        (key,) = decided
         return Verdict(HOLDS if held else FAILS, key)
     if len(held) == count:
-        return Verdict(HOLDS, f"{name} in all {count} cases")
+        return Verdict(HOLDS, f"{name} in all {count} decided cases{note}" if note else f"{name} in all {count} cases")
     if not held:
-        return Verdict(FAILS, f"{name} in none of {count} cases")
-    return Verdict(DEPENDS, f"{name} only at {', '.join(held)}")
+        return Verdict(FAILS, f"{name} in none of {count} cases{note}")
+    return Verdict(DEPENDS, f"{name} only at {', '.join(held)}{note}")
 
 
 @dataclass(frozen=True)

@@ -255,12 +255,24 @@ def verdict(results: dict[str, Any]) -> str:
     gap between the means exceeds the sum of their standard deviations over seeds, within the
     spread otherwise; with one seed per model there is no spread to judge by, and the line says so.
     It also names the models that got halfway from the trivial baseline to a perfect score
-    (baseline/2 for losses) and those that did not.
+    (baseline/2 for losses) and those that did not. When none did, no model learned the task
+    within this budget, so the ranking is noise around the baseline: the line says that the
+    comparison cannot decide and how to give it the budget to.
     """
     metric, lower = results["metric"], results["lower_is_better"]
     sign = 1 if lower else -1
     ranked = _ranked(results)
+    halfway = results["halfway"]  # Task.halfway, recorded by compare
+    reached = [spec for spec, e in ranked if sign * e["final"]["mean"] <= sign * halfway]
+    missed = [spec for spec, e in ranked if spec not in reached]
+    target = "baseline/2" if lower else "half the baseline's error"
     best, entry = ranked[0]
+    if not reached:
+        return (
+            f"cannot decide: no model reached {target} ({halfway:.4g}; best final {metric}: {best} "
+            f"{entry['final']['mean']:.4g}, baseline {results['baseline']:.4g}), so this budget is too small "
+            "to tell them apart; train longer (without --quick, or with more --epochs or --steps-per-epoch)."
+        )
     text = f"winner: {best} ({metric} {entry['final']['mean']:.4g})"
     if len(ranked) > 1:
         second, other = ranked[1]
@@ -273,9 +285,5 @@ def verdict(results: dict[str, Any]) -> str:
         else:
             how = "within the spread over seeds: no clear winner"
         text += f"; runner-up {second} ({other['final']['mean']:.4g}), {how}"
-    halfway = results["halfway"]  # Task.halfway, recorded by compare
-    reached = [spec for spec, e in ranked if sign * e["final"]["mean"] <= sign * halfway]
-    missed = [spec for spec, e in ranked if spec not in reached]
-    target = "baseline/2" if lower else "half the baseline's error"
-    text += f". Reached {target} ({halfway:.4g}): {', '.join(reached) or 'none'}"
+    text += f". Reached {target} ({halfway:.4g}): {', '.join(reached)}"
     return text + (f"; not: {', '.join(missed)}." if missed else ".")
