@@ -30,7 +30,7 @@ def fused_kind(cell: CellStep) -> int | None:
 
 
 # Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (`rnnx bench`,
-# README): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN, except an
+# docs/speed.md): torch.nn runs GRU and RNN on CPU as a per-step ATen loop, LSTM on oneDNN, except an
 # LSTM with proj_size or on a packed batch, which oneDNN cannot run and torch.nn runs as the same
 # slow loop (`rnnx bench --suite packed`: fused 0.04-0.28x of its forward+backward). The fused
 # call costs about 40 us more to set up, so below this many steps the native loop wins.
