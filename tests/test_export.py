@@ -15,6 +15,7 @@ import torch
 
 import rnnx
 import rnnx.export
+from rnnx.backends import BackendChoice
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
 pytest.importorskip("onnxscript", reason="the export extra (onnxscript) is not installed")
@@ -147,19 +148,107 @@ def test_torchscript_exporter_gives_onnx_recurrent_nodes(cls: type, tmp_path: Pa
     _close_to_scale(session.run(None, {"x": x.numpy()})[0], expected, "output")
 
 
+PEEPHOLE_CASES = [
+    (1, False, False, True, False),
+    (2, True, True, True, False),
+    (1, False, False, False, False),
+    (2, True, False, True, True),
+]
+"""Peephole LSTMs for the TorchScript exporter: (layers, bidirectional, batch_first, bias, given (h0, c0))."""
+
+
+def _peephole_id(case: tuple[Any, ...]) -> str:
+    layers, bidirectional, batch_first, bias, given = case
+    flags = ("-bi" if bidirectional else "") + ("-bf" if batch_first else "") + ("" if bias else "-nobias")
+    return f"L{layers}{flags}{'-hx' if given else ''}"
+
+
+@pytest.mark.parametrize("case", PEEPHOLE_CASES, ids=_peephole_id)
+def test_torchscript_exporter_gives_a_peephole_lstm_onnx_lstm_nodes_with_their_p_input(
+    case: tuple[Any, ...], tmp_path: Path
+) -> None:
+    import onnx
+
+    layers, bidirectional, batch_first, bias, given = case
+    torch.manual_seed(2)
+    layer = rnnx.LSTM(4, 5, layers, bias=bias, bidirectional=bidirectional, batch_first=batch_first, peephole=True)
+    layer.eval()
+    with torch.no_grad():  # peepholes as large as the other weights, so that a misplaced row shows
+        for name, parameter in layer.named_parameters():
+            if name.startswith("weight_peephole"):
+                parameter.normal_()
+    rows = layers * (2 if bidirectional else 1)
+    time, batch = (1, 0) if batch_first else (0, 1)
+
+    def state(b: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return (torch.randn(rows, b, 5), torch.randn(rows, b, 5)) if given else None
+
+    names = ["x", *(["h0", "c0"] if given else [])]
+    axes = {"x": {time: "T", batch: "B"}} | ({"h0": {1: "B"}, "c0": {1: "B"}} if given else {})
+    example = _batch(torch.randn(6, 2, 4), batch_first)
+    path = tmp_path / "peephole.onnx"
+    torch.onnx.export(
+        layer,
+        (example, state(2)) if given else (example,),
+        str(path),
+        dynamo=False,
+        input_names=names,
+        output_names=["output", "h_n", "c_n"],
+        dynamic_axes=axes,
+    )
+    assert layer.backend_choice == BackendChoice(
+        "onnx-lstm", "auto", "exporting: ONNX's LSTM node with its peephole input P"
+    )
+    graph = onnx.load(str(path)).graph
+    nodes = [node for node in graph.node if node.op_type == "LSTM"]
+    assert len(nodes) == layers, [node.op_type for node in graph.node]
+    assert all(len(node.input) == 8 and node.input[7] for node in nodes), "every LSTM node has its P input"
+    assert not {"Loop", "Scan"} & {node.op_type for node in graph.node}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for steps, b in itertools.product((1, 9, 17), (1, 3)):
+        x = _batch(torch.randn(steps, b, 4), batch_first)
+        hx = state(b)
+        feed = {"x": x.numpy()} | ({"h0": hx[0].numpy(), "c0": hx[1].numpy()} if hx is not None else {})
+        got = session.run(None, feed)
+        with torch.no_grad():
+            out, (h, c) = layer(x, hx)
+        for g, expected, what in zip(got, (out, h, c), ("output", "h_n", "c_n"), strict=True):
+            _close_to_scale(g, expected, f"{what} at T={steps}, B={b}")
+
+
+def test_tracing_a_projected_peephole_lstm_refuses_with_the_reason(tmp_path: Path) -> None:
+    layer = rnnx.LSTM(4, 5, peephole=True, proj_size=3).eval()
+    match = r"would unroll the time loop.*nor ONNX's LSTM node .*no recurrent projection \(proj_size=3\).*dynamo=True"
+    with pytest.raises(ValueError, match=match):
+        torch.onnx.export(layer, (torch.randn(10, 2, 4),), str(tmp_path / "p.onnx"), dynamo=False)
+
+
 @pytest.mark.parametrize(
-    ("options", "reason"), [({"layer_norm": True}, "layer_norm=True"), ({"peephole": True}, "peephole=True")]
+    ("options", "reason"),
+    [
+        ({"layer_norm": True}, r"\(layer_norm=True has no native kernel\), nor ONNX's LSTM node"),
+        (
+            {"peephole": True, "zoneout": 0.1},
+            r"nor ONNX's LSTM node with its peephole input P \(the node has no zoneout",
+        ),
+    ],
 )
 def test_tracing_a_variant_refuses_instead_of_fixing_the_length(
     options: dict[str, Any], reason: str, tmp_path: Path
 ) -> None:
     layer = rnnx.LSTM(4, 5, **options).eval()
     x = torch.randn(10, 2, 4)
-    match = rf"would unroll the time loop for the example's length.*\({reason} has no native kernel\).*dynamo=True"
+    match = rf"would unroll the time loop for the example's length.*{reason}.*dynamo=True"
     with pytest.raises(ValueError, match=match):
         torch.onnx.export(layer, (x,), str(tmp_path / "v.onnx"), dynamo=False)
     with pytest.raises(ValueError, match=match):
         torch.jit.trace(layer, (x,))
+
+
+def test_torch_jit_trace_of_a_peephole_lstm_refuses_outside_onnx_export() -> None:
+    match = r"\(peephole=True has no native kernel\).*torch.jit.trace outside torch.onnx.export"
+    with pytest.raises(ValueError, match=match):
+        torch.jit.trace(rnnx.LSTM(4, 5, peephole=True).eval(), (torch.randn(10, 2, 4),))
 
 
 def test_what_cannot_export_says_why(tmp_path: Path) -> None:

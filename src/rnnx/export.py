@@ -7,8 +7,10 @@ Every layer exports, every variant included:
   sequence length and batch size;
 - the TorchScript-based ``torch.onnx.export(..., dynamo=False)`` and ``torch.jit.trace`` record
   what one example runs, so only PyTorch's own kernels keep the length free (the standard
-  configurations, as ONNX's ``LSTM``/``GRU``/``RNN`` nodes); for the variants they raise at
-  export time and say to use ``dynamo=True``. Never a graph specialised to the example's length.
+  configurations, as ONNX's ``LSTM``/``GRU``/``RNN`` nodes), and under ``torch.onnx.export`` the
+  peephole LSTM, as ONNX's ``LSTM`` node with its peephole input ``P``
+  (:mod:`rnnx.backends.onnx_lstm`); for the other variants they raise at export time and say to
+  use ``dynamo=True``. Never a graph specialised to the example's length.
 
 Export in evaluation mode: random regularisers (zoneout, dropout, ...) draw masks per call, and a
 layer in training mode with one of them active refuses to export. :func:`onnx` picks the

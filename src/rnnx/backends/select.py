@@ -30,7 +30,8 @@ class BackendChoice:
     """What ran a call, and why.
 
     Attributes:
-        backend: ``"native"``, ``"fused"`` or ``"reference"``.
+        backend: ``"native"``, ``"fused"`` or ``"reference"``; while exporting also ``"graph"``
+            (one scan over time) or ``"onnx-lstm"`` (ONNX's ``LSTM`` node with its peephole input).
         requested: the module's ``backend`` setting (one of :data:`BACKENDS`).
         reason: why ``backend`` ran: the request itself, or the rule ``"auto"`` applied.
     """
@@ -112,13 +113,22 @@ def export_mode() -> str | None:
 
 
 def choose_for_export(
-    owner: str, requested: str, mode: str, *, native: str | None, random: str | None, packed: bool
+    owner: str,
+    requested: str,
+    mode: str,
+    *,
+    native: str | None,
+    random: str | None,
+    packed: bool,
+    onnx_lstm: str | None = "only an LSTM with peephole=True takes that form",
 ) -> BackendChoice:
     """The backend that exports a call, so that the program runs at any sequence length and batch.
 
     - Tracing (``torch.jit.trace``, the TorchScript-based ONNX exporter) records the operations
       one example runs, so a Python time loop would be unrolled for its length: only PyTorch's own
-      kernel (``"native"``, ONNX's ``LSTM``/``GRU``/``RNN`` nodes) exports.
+      kernel (``"native"``, ONNX's ``LSTM``/``GRU``/``RNN`` nodes) exports, and under
+      ``torch.onnx.export`` the peephole LSTM, as ONNX's ``LSTM`` node with its input ``P``
+      (``"onnx-lstm"``, :mod:`rnnx.backends.onnx_lstm`).
     - Capture (``torch.export``, ``dynamo=True``): PyTorch's kernel where asked for, else the
       cell's equations in one ``scan`` over time (``"graph"``, an ONNX ``Scan``).
 
@@ -129,6 +139,8 @@ def choose_for_export(
         native: why PyTorch's kernels cannot run this call, or ``None``.
         random: which random regulariser is active (training mode), or ``None``.
         packed: whether the input is a ``PackedSequence``.
+        onnx_lstm: why ONNX's ``LSTM`` node with its peephole input cannot export this call
+            (:func:`rnnx.backends.onnx_lstm.onnx_lstm_unsupported`), or ``None``.
 
     Raises:
         ValueError: what cannot be exported without fixing the sequence length, with the reason
@@ -144,11 +156,16 @@ def choose_for_export(
             f"{owner}: backend='fused' has no exported form (rnnx's C++ kernel); export with backend='auto'"
         )
     if mode == "trace" or requested == "native":
+        node = mode == "trace" and requested != "native"  # ONNX's LSTM node with P may export it
+        if native is not None and node and onnx_lstm is None:
+            return BackendChoice("onnx-lstm", requested, "exporting: ONNX's LSTM node with its peephole input P")
         if native is not None:
+            nor = f", nor ONNX's LSTM node with its peephole input P ({onnx_lstm})" if node else ""
             raise ValueError(
                 f"{owner}: tracing (torch.jit.trace or torch.onnx.export(..., dynamo=False)) would unroll the time "
                 f"loop for the example's length: only PyTorch's own kernel traces, and it cannot run this "
-                f"configuration ({native}); export with torch.onnx.export(..., dynamo=True) or torch.export.export"
+                f"configuration ({native}){nor}; export with torch.onnx.export(..., dynamo=True) or "
+                "torch.export.export"
             )
         return BackendChoice("native", requested, "exporting: PyTorch's kernel (ONNX's own recurrent node)")
     if packed:

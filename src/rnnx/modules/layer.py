@@ -29,6 +29,7 @@ from rnnx.backends import (
     export_mode,
     native_layer,
 )
+from rnnx.backends.onnx_lstm import onnx_lstm_stack, onnx_lstm_unsupported
 from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_faster, fused_scan, fused_unsupported
 from rnnx.modules.compat import TorchCompatible
@@ -329,13 +330,15 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         exporting = export_mode() if tracer is None else None
         if exporting is not None:  # torch.export, torch.jit.trace, torch.onnx.export
             choice = self._choose_for_export(seq, exporting)
+            if exporting == "trace":  # tracing runs the module's Python as it is
+                self.backend_choice = choice
         else:
             choice = self._choose(seq) if tracer is None else BackendChoice("reference", self.backend, TRACED)
             self.backend_choice = choice
         backend = choice.backend
         weights = self._call_weights(seq.data)
-        if backend == "graph":
-            return self._graph(seq, state, weights)
+        if backend in ("graph", "onnx-lstm"):
+            return self._graph(seq, state, weights, onnx_lstm=backend == "onnx-lstm")
         # Each row's global sample index keys its random masks (rnnx.sample_offset).
         samples = global_samples(seq.batch, seq.sorted_indices) if self.training else None
         if tracer is not None:  # rnnx.trace: the reference loop, recording every step
@@ -402,14 +405,27 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             native=self.native_unsupported(),
             random=", ".join(random) if self.training and random else None,
             packed=seq.packed,
+            onnx_lstm=onnx_lstm_unsupported(
+                self.cell,
+                proj_size=self.proj_size,
+                zoneout=self.zoneout,
+                packed=seq.packed,
+                onnx_export=torch.onnx.is_in_onnx_export(),
+            ),
         )
 
-    def _graph(self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor]) -> tuple[Any, Any]:
-        """The call as one scan over time (:func:`rnnx.recurrence.graph.graph_stack`), for export."""
+    def _graph(
+        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, onnx_lstm: bool = False
+    ) -> tuple[Any, Any]:
+        """The call as one scan over time (:func:`rnnx.recurrence.graph.graph_stack`), or with
+        ``onnx_lstm`` as ONNX's ``LSTM`` node per layer (:mod:`rnnx.backends.onnx_lstm`), for export."""
         x = seq.data.transpose(0, 1) if self.batch_first else seq.data
-        output, final = graph_stack(
-            self.cell, x, state, self._direction_weights(weights), zoneout=self.zoneout if any(self.zoneout) else ()
-        )
+        if onnx_lstm:
+            output, final = onnx_lstm_stack(x, state, self._direction_weights(weights), hidden_size=self.hidden_size)
+        else:
+            output, final = graph_stack(
+                self.cell, x, state, self._direction_weights(weights), zoneout=self.zoneout if any(self.zoneout) else ()
+            )
         if self.batch_first:
             output = output.transpose(0, 1)
         if not seq.is_batched:
