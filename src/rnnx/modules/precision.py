@@ -89,14 +89,26 @@ def _onednn_has(check: str) -> bool:
 def native_autocast_unsupported(cell: CellStep, input: Tensor, *, packed: bool, proj_size: int) -> str | None:
     """Why ``backend="native"`` cannot run this layer call under autocast, or ``None``.
 
-    Only one case: oneDNN's LSTM kernel under CPU float16 autocast, which raises inside
-    oneDNN (``torch.nn.LSTM`` fails there too).
+    Two cases, both oneDNN's LSTM kernel raising inside oneDNN (``torch.nn.LSTM`` fails there
+    too): under CPU float16 autocast, and under CPU bfloat16 autocast on a CPU where oneDNN has
+    no bfloat16 (PyTorch's ``_is_mkldnn_bf16_supported`` is false: no AVX-512, as on AVX2-only
+    x86 CPUs).
     """
-    if cell.native_mode != "LSTM" or autocast_dtype(input.device) != torch.float16:
+    dtype = autocast_dtype(input.device)
+    if cell.native_mode != "LSTM" or dtype not in (torch.float16, torch.bfloat16):
+        return None
+    if dtype == torch.bfloat16 and _onednn_has("_is_mkldnn_bf16_supported"):
         return None
     if onednn_runs_lstm(input, packed=packed, proj_size=proj_size):
-        return "torch's oneDNN LSTM kernel cannot run under CPU float16 autocast (torch.nn.LSTM raises there too)"
+        name = "float16" if dtype == torch.float16 else "bfloat16 on this CPU (oneDNN has no bfloat16 here)"
+        return f"torch's oneDNN LSTM kernel cannot run under CPU {name} autocast (torch.nn.LSTM raises there too)"
     return None
+
+
+def onednn_autocast_fails(dtype: torch.dtype) -> bool:
+    """Whether ``torch.nn.LSTM``'s oneDNN kernel raises under CPU autocast to ``dtype`` here
+    (float16 always; bfloat16 where oneDNN has none)."""
+    return dtype == torch.float16 or (dtype == torch.bfloat16 and not _onednn_has("_is_mkldnn_bf16_supported"))
 
 
 def _promote(*dtypes: torch.dtype) -> torch.dtype:
