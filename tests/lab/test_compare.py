@@ -124,6 +124,12 @@ def _entry(values: list[float]) -> dict[str, object]:
             "--steps-per-epoch).",
         ),
         (
+            [0.01],
+            [0.17, 0.16],
+            "winner: lstm (mse 0.01); runner-up gru (0.165), one seed each, so no spread to judge the lead by "
+            "(try --seeds 3). Reached baseline/2 (0.08): lstm; not: gru.",
+        ),
+        (
             [0.5],
             [0.02],
             "winner: gru (mse 0.02); runner-up lstm (0.5), one seed each, so no spread to judge the lead by (try --seeds 3). Reached baseline/2 (0.08): gru; not: lstm.",
@@ -139,6 +145,25 @@ def test_verdict_follows_the_numbers(lstm: list[float], gru: list[float], expect
         "models": {"lstm": _entry(lstm), "gru": _entry(gru)},
     }
     assert verdict(results) == expected
+
+
+def test_models_that_missed_halfway_are_not_ordered() -> None:
+    results = {
+        "metric": "cross_entropy",
+        "lower_is_better": True,
+        "baseline": 0.17,
+        "halfway": 0.085,
+        "models": {
+            "transformer": _entry([0.001]),
+            "gru": _entry([0.168]),
+            "lstm": _entry([0.173]),
+            "rnn": _entry([0.178]),
+        },
+    }
+    assert verdict(results).endswith(
+        "Reached baseline/2 (0.085): transformer; not: gru, lstm, rnn, which this budget cannot order (train "
+        "longer to tell them apart: without --quick, or with more --epochs)."
+    )
 
 
 def test_bad_arguments() -> None:

@@ -255,9 +255,10 @@ def verdict(results: dict[str, Any]) -> str:
     gap between the means exceeds the sum of their standard deviations over seeds, within the
     spread otherwise; with one seed per model there is no spread to judge by, and the line says so.
     It also names the models that got halfway from the trivial baseline to a perfect score
-    (baseline/2 for losses) and those that did not. When none did, no model learned the task
-    within this budget, so the ranking is noise around the baseline: the line says that the
-    comparison cannot decide and how to give it the budget to.
+    (baseline/2 for losses) and those that did not. Those that did not learned too little to be
+    ordered among themselves, and when none did, the whole ranking is noise around the baseline:
+    the line says that the comparison cannot decide (or cannot order those) and how to give it
+    the budget to.
     """
     metric, lower = results["metric"], results["lower_is_better"]
     sign = 1 if lower else -1
@@ -286,4 +287,9 @@ def verdict(results: dict[str, Any]) -> str:
             how = "within the spread over seeds: no clear winner"
         text += f"; runner-up {second} ({other['final']['mean']:.4g}), {how}"
     text += f". Reached {target} ({halfway:.4g}): {', '.join(reached)}"
+    if len(missed) > 1:  # none of them learned the task: their order is noise around the baseline
+        return text + (
+            f"; not: {', '.join(missed)}, which this budget cannot order (train longer to tell them apart: "
+            "without --quick, or with more --epochs)."
+        )
     return text + (f"; not: {', '.join(missed)}." if missed else ".")
