@@ -24,6 +24,7 @@ from rnnx.modules import (
     Stream,
     TransformerEncoder,
 )
+from rnnx.quantize import quantize_dynamic
 from rnnx.recurrence import sample_offset
 from rnnx.serialization import safe_globals
 
@@ -48,6 +49,7 @@ __all__ = [
     "cells",
     "errors",
     "gradient_flow",
+    "quantize_dynamic",
     "safe_globals",
     "sample_offset",
     "seq2seq",
