@@ -143,9 +143,9 @@ def test_rnnx_bench_inference_times_onnxruntime_beside(capsys: pytest.CaptureFix
     assert main(["bench", "--suite", "inference", "--shapes", "6,2,3,5", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     for group, names in (
-        ("lstm", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused")),
-        ("gru", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused")),
-        ("layernorm-lstm", ("onnxruntime", "rnnx auto", "rnnx fused")),
+        ("lstm", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused", "rnnx step kernel")),
+        ("gru", ("torch.nn", "onnxruntime", "rnnx auto", "rnnx fused", "rnnx step kernel")),
+        ("layernorm-lstm", ("onnxruntime", "rnnx auto", "rnnx fused", "rnnx step kernel")),
     ):
         for name in names:
             assert f"| {group} | 6, 2, 3, 5 | {name} |" in out

@@ -1,7 +1,8 @@
 """Timing inference (no gradient) against torch.nn and onnxruntime, in one process.
 
 ``rnnx bench --suite inference``: per shape, the forward pass under ``torch.inference_mode()`` of
-``torch.nn``, rnnx ``auto`` and rnnx's fused kernel, and onnxruntime running the same layer
+``torch.nn``, rnnx ``auto``, rnnx's fused kernel and its streaming step kernel run over the whole
+sequence, and onnxruntime running the same layer
 exported to ONNX (``torch.nn``'s through the TorchScript exporter, as its own ``LSTM``/``GRU``
 node; the layer-norm LSTM, which ``torch.nn`` lacks, from rnnx's own export, an ONNX ``Scan``).
 onnxruntime gets as many threads as torch, without spinning between runs (its threads would take
@@ -87,6 +88,24 @@ def _forward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return run
 
 
+def _step_kernel(module: Any, x: torch.Tensor) -> Callable[[], None]:
+    """The streaming step kernel over the whole sequence, whatever ``auto`` would choose (the
+    row that tells where its rule should draw the line)."""
+    from rnnx.fused.stream import infer_sequence
+
+    flat = module._flat_weights
+    layers = [d[0] for d in module._direction_weights(flat)]
+    rows = module.num_layers
+    state = tuple(torch.zeros(rows, x.shape[1], module.hidden_size) for _ in module.cell.state_names)
+    zoneout = (module.zoneout[0], module.zoneout[1] if len(module.zoneout) > 1 else 0.0)
+
+    def run() -> None:
+        with torch.inference_mode():
+            infer_sequence(module, module.cell, layers, zoneout, flat, x, state)
+
+    return run
+
+
 def time_inference(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -> list[InferenceTiming]:
     """Time every implementation of ``group`` on one shape, interleaved."""
     steps, batch, features, hidden = shape
@@ -108,6 +127,7 @@ def time_inference(group: str, shape: Shape, *, repeats: int, warmup: int = 2) -
     fused = spec.rnnx_cls(features, hidden, backend="fused", **spec.options).eval()
     fused.load_state_dict(ours.state_dict())
     jobs["rnnx fused"] = _forward(fused, x)
+    jobs["rnnx step kernel"] = _step_kernel(ours, x)
     best = interleaved_minimum(jobs, repeats=repeats, warmup=warmup)
     return [InferenceTiming(group, shape, name, seconds) for name, seconds in best.items()]
 

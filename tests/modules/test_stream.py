@@ -200,6 +200,7 @@ def test_changed_weights_are_picked_up_never_stale(change: str) -> None:
         layer.load_state_dict(rnnx.GRU(3, 4).state_dict())
     with torch.no_grad():
         got = stream(x)
+        layer.backend = "reference"  # the oracle: not the step kernel the layer takes here under auto
         expected, _ = layer(x.unsqueeze(0))
     torch.testing.assert_close(got, expected[0], rtol=2e-5, atol=2e-6)
 
@@ -309,6 +310,12 @@ def test_the_kernel_checks_what_it_is_given() -> None:
         stack.step(torch.zeros(1, 4))
     with pytest.raises(RuntimeError, match="x must be a CPU"):
         stack.step(torch.zeros(1, 3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match=r"x must be \(T >= 1, 1, 3\); got \[0, 1, 3\]"):
+        stack.sequence(torch.zeros(0, 1, 3))
+    with pytest.raises(RuntimeError, match=r"x must be \(T >= 1, 1, 3\); got \[2, 3\]"):
+        stack.sequence(torch.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="x must be a CPU"):
+        stack.sequence(torch.zeros(2, 1, 3, dtype=torch.float64))
 
 
 @needs_kernel

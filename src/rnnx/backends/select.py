@@ -30,7 +30,8 @@ class BackendChoice:
     """What ran a call, and why.
 
     Attributes:
-        backend: ``"native"``, ``"fused"`` or ``"reference"``; while exporting also ``"graph"``
+        backend: ``"native"``, ``"fused"``, ``"reference"`` or ``"step"`` (inference through the
+            streaming step kernel, :func:`rnnx.fused.stream.infer_sequence`); while exporting also ``"graph"``
             (one scan over time) or ``"onnx-lstm"`` (ONNX's ``LSTM`` node with its peephole input).
         requested: the module's ``backend`` setting (one of :data:`BACKENDS`).
         reason: why ``backend`` ran: the request itself, or the rule ``"auto"`` applied.
@@ -56,13 +57,15 @@ def choose_backend(
     native: str | None,
     fused: Callable[[], str | None],
     fused_faster: str | None = None,
+    step_faster: str | None = None,
 ) -> BackendChoice:
     """The backend that runs a call.
 
-    ``"auto"`` takes rnnx's fused kernel where it was measured faster than PyTorch's
-    (``fused_faster``) and can run the call; else PyTorch's kernel where it can; else the fused
-    kernel where it can; else the reference path. An explicit request runs as asked or raises:
-    it is never silently downgraded.
+    ``"auto"`` takes rnnx's step kernel for inference at small batch sizes (``step_faster``);
+    else rnnx's fused kernel where it was measured faster than PyTorch's (``fused_faster``) and
+    can run the call; else PyTorch's kernel where it can; else the fused kernel where it can;
+    else the reference path. An explicit request runs as asked or raises: it is never silently
+    downgraded.
 
     Args:
         owner: the module's name, for messages.
@@ -71,6 +74,8 @@ def choose_backend(
         fused: gives why rnnx's fused kernels cannot run it, or ``None``; called only when the
             answer matters (it may build the kernels).
         fused_faster: why the fused kernel is the faster one for this call, or ``None``.
+        step_faster: why the streaming step kernel, run over the whole sequence, is the fastest
+            for this inference call (:func:`rnnx.fused.stream.sequence_faster`), or ``None``.
 
     Raises:
         ValueError: ``"native"`` or ``"fused"`` was asked for a call it cannot run; the message
@@ -86,6 +91,8 @@ def choose_backend(
                 "Use backend='auto' or backend='reference'."
             )
         return BackendChoice(requested, requested, "requested")
+    if step_faster:
+        return BackendChoice("step", requested, step_faster)
     fused_reason = fused() if fused_faster or native else None
     if fused_faster and fused_reason is None:
         return BackendChoice("fused", requested, fused_faster)

@@ -10,6 +10,7 @@ zoneout acts as its expectation, ``s = s~ + p (s_prev - s~)``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -110,3 +111,81 @@ class StackKernel:
             c,
             list(sources),
         )
+
+
+SEQUENCE_MAX_BATCH = 1
+"""The largest batch at which ``backend="auto"`` runs inference through the step kernel.
+
+Measured with ``rnnx bench --suite inference`` and at T=300, I=32 (AMD EPYC, AVX2, 2 threads):
+at batch 1 a step is a few microseconds and the step kernel takes 0.64-0.90x of the fastest
+other path (oneDNN's LSTM, the fused kernel) for LSTM, GRU and the layer-norm LSTM at H=64, 128
+and 256; from batch 2 the fused kernel, which tiles rows in registers, is as fast or faster
+(at H=256 the step kernel's per-step BLAS call takes twice its time)."""
+
+
+def sequence_faster(
+    cell: CellStep,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch: int,
+    bidirectional: bool,
+    packed: bool,
+    training: bool,
+) -> str | None:
+    """Why ``backend="auto"`` runs this call through the step kernel (:func:`infer_sequence`), or
+    ``None``: only for inference (no gradient recorded, evaluation mode, no autocast) of a
+    unidirectional layer on a padded CPU batch of at most :data:`SEQUENCE_MAX_BATCH` rows (a
+    single sequence, as a server answering one request at a time runs)."""
+    if torch.is_grad_enabled() or training or packed or bidirectional or device.type != "cpu":
+        return None
+    if batch > SEQUENCE_MAX_BATCH or dtype not in (torch.float32, torch.float64) or fused_kind(cell) is None:
+        return None
+    if torch.is_autocast_enabled("cpu") or STREAM.load() is None:
+        return None
+    return (
+        f"inference on a batch of {batch}: rnnx's streaming step kernel runs a single sequence faster "
+        "than the whole-sequence kernels"
+    )
+
+
+_Packed = tuple[list[list[Tensor]], list[tuple[int, int]]]
+_PACKED: weakref.WeakKeyDictionary[object, _Packed] = weakref.WeakKeyDictionary()
+
+
+def infer_sequence(
+    owner: object,
+    cell: CellStep,
+    layers: Sequence[DirectionWeights],
+    zoneout: tuple[float, float],
+    sources: Sequence[Tensor],
+    x: Tensor,
+    state: tuple[Tensor, ...],
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """A unidirectional stack over a whole padded sequence, without autograd.
+
+    The packed weights are kept for ``owner`` (the module) and packed again whenever one of
+    ``sources`` changed since (in place, or its storage replaced), so they are never stale.
+
+    Args:
+        x: ``(T, B, I)`` time-major and contiguous.
+        state: ``(h0,)`` or ``(h0, c0)``, each ``(L, B, size)``.
+
+    Returns:
+        ``(output (T, B, P), (h_n,) or (h_n, c_n))``.
+    """
+    module = STREAM.load()
+    if module is None:
+        raise RuntimeError(f"{STREAM.what} are unavailable: {STREAM.error}")
+    kind = fused_kind(cell)
+    if kind is None:
+        raise TypeError(f"{type(cell).__name__} has no streaming kernel")
+    stamp = [(t._version, t.data_ptr()) for t in sources]
+    cached = _PACKED.get(owner)
+    packed = cached[0] if cached is not None and cached[1] == stamp else [pack_layer(cell, w) for w in layers]
+    _PACKED[owner] = (packed, stamp)
+    h = state[0].contiguous().clone()
+    c = state[1].contiguous().clone() if len(state) > 1 else h.new_empty(0)
+    p_h, p_c = [zoneout[0]] * len(layers), [zoneout[1]] * len(layers)
+    out = module.Stack(kind, packed, p_h, p_c, h, c, list(sources)).sequence(x)
+    return out, (h, c) if len(state) > 1 else (h,)

@@ -32,6 +32,7 @@ from rnnx.backends import (
 from rnnx.backends.onnx_lstm import onnx_lstm_stack, onnx_lstm_unsupported
 from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_faster, fused_scan, fused_unsupported
+from rnnx.fused.stream import infer_sequence, sequence_faster
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, check_layer_state, read_input, unpack_state
 from rnnx.modules.precision import cast_all, layer_result_dtypes, native_autocast_unsupported
@@ -359,6 +360,8 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 batch_first=self.batch_first,
                 samples=samples,
             )
+        elif backend == "step":
+            output, final = self._step_kernel(seq, state, weights)
         else:
             scan_fn = fused_scan if backend == "fused" else scan
             output, final = self._reference(seq, state, weights, samples, scan_fn=scan_fn)
@@ -384,7 +387,28 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             fused_faster=fused_faster(
                 self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size, packed=seq.packed
             ),
+            step_faster=sequence_faster(
+                self.cell,
+                device=like.device,
+                dtype=like.dtype,
+                batch=seq.batch,
+                bidirectional=self.bidirectional,
+                packed=seq.packed,
+                training=self.training,
+            )
+            if self.backend == "auto"
+            else None,
         )
+
+    def _step_kernel(
+        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Inference through the streaming step kernel (:func:`rnnx.fused.stream.infer_sequence`)."""
+        x = seq.data.transpose(0, 1) if self.batch_first else seq.data
+        layers = [d[0] for d in self._direction_weights(weights)]
+        zoneout = (self.zoneout[0], self.zoneout[1] if len(self.zoneout) > 1 else 0.0)
+        output, final = infer_sequence(self, self.cell, layers, zoneout, weights, x.contiguous(), state)
+        return (output.transpose(0, 1) if self.batch_first else output), final
 
     def _choose_for_export(self, seq: SequenceBatch, mode: str) -> BackendChoice:
         """The backend that exports this call (see :func:`rnnx.backends.choose_for_export`)."""

@@ -3,7 +3,8 @@
 // A Stack holds each layer's weights packed once (transposed, biases folded; see
 // rnnx/fused/stream.py, which builds them from the module's parameters) and the state tensors
 // (h: (L, B, P), c: (L, B, H)), which it shares with Python. step(x) advances every layer by one
-// step in place and returns the last layer's new h. No autograd: the stream takes this path only
+// step in place and returns the last layer's new h; sequence(x) runs a whole (T, B, I) sequence
+// from the state (batch inference at small batch sizes, where one step is a few microseconds). No autograd: the stream takes this path only
 // where no gradient is needed. Equations: rnnx/cells/*.py; the elementwise bodies are the fused
 // kernel's (cell_math.h).
 //
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "cell_math.h"
+#include "small_gemm.h"  // kVectorBytes
 
 namespace rnnx {
 namespace {
@@ -89,7 +91,9 @@ void matmul_rows(const T* __restrict__ x, int64_t B, int64_t K, const torch::Ten
   // load or store of y per k); the last, partial block in memory. Weights too large for one
   // core's cache are shared out by column blocks over torch's threads (memory-bound: two
   // cores read twice as fast).
-  constexpr int64_t kBlock = 64 / static_cast<int64_t>(sizeof(T)) * 8;  // 8 vector registers of 512 bits
+  // 8 of the build's vector registers (512 bits on AVX-512, 256 on AVX2, 128 on SSE): half the
+  // register file or less, so the accumulators never spill, whatever the instruction set.
+  constexpr int64_t kBlock = kVectorBytes / static_cast<int64_t>(sizeof(T)) * 8;
   const T* w = wt.data_ptr<T>();
   const int64_t full = N / kBlock;
   const auto columns = [&](int64_t b0, int64_t b1) {
@@ -228,6 +232,22 @@ class Stack {
     return out;
   }
 
+  // The whole sequence x (T, B, I) from the current state: the last layer's h at every step
+  // (T, B, P), the state left at the last step. None if the sources changed (as step).
+  torch::Tensor sequence(const torch::Tensor& x) {
+    TORCH_CHECK(x.dim() == 3 && x.size(0) >= 1 && x.size(1) == batch_ && x.size(2) == layers_[0].in,
+                "rnnx stream: x must be (T >= 1, ", batch_, ", ", layers_[0].in, "); got ", x.sizes());
+    TORCH_CHECK(x.scalar_type() == dtype_ && x.device().is_cpu() && x.layout() == torch::kStrided,
+                "rnnx stream: x must be a CPU ", dtype_, " tensor");
+    for (size_t k = 0; k < sources_.size(); ++k)
+      if (sources_[k]._version() != versions_[k] || sources_[k].data_ptr() != pointers_[k]) return {};
+    const auto input = x.contiguous();
+    auto out = torch::empty({x.size(0), batch_, out_}, h_.options());
+    if (dtype_ == torch::kFloat32) run_sequence<float>(input, out);
+    else run_sequence<double>(input, out);
+    return out;
+  }
+
   torch::Tensor h() const { return h_; }
   torch::Tensor c() const { return c_; }
 
@@ -237,37 +257,64 @@ class Stack {
     const T* in = x.data_ptr<T>();
     int64_t in_width = layers_[0].in;
     for (size_t l = 0; l < layers_.size(); ++l) {
-      const Layer& L = layers_[l];
-      const auto& t = L.t;
-      const int64_t H = L.hidden, P = L.out, GH = L.gates, B = batch_;
-      T* h = h_.data_ptr<T>() + static_cast<int64_t>(l) * B * P;
-      T* c = kind_ == kLSTM ? c_.data_ptr<T>() + static_cast<int64_t>(l) * B * H : nullptr;
       T* gi = gi_.data_ptr<T>();
-      T* gh = gh_.data_ptr<T>();
-      const bool ln_ih = has(t[kLnIh]), ln_hh = has(t[kLnHh]), gi_bias = has(t[kGiBias]),
-                 gh_bias = has(t[kGhBias]);
-      const bool ind = kind_ >= kIndRNNRelu;
-      // Both products into one buffer where nothing sits between them (no layer norm, no GRU).
-      const bool merged = !ln_ih && !ln_hh && kind_ != kGRU && !ind;
-      matmul_rows<T>(in, B, in_width, t[kWihT], gi, false);
-      if (!ind) matmul_rows<T>(h, B, P, t[kWhhT], merged ? gi : gh, merged);
-      T* rstd = scratch_.data_ptr<T>();
-      T* xhat = rstd + 1;
-      for (int64_t r = 0; r < B; ++r) {
-        T* gr = gi + r * GH;
-        T* ghr = gh + r * GH;
-        if (ln_ih) ln_forward<T>(gr, static_cast<int>(GH), t[kLnIh].data_ptr<T>(), t[kGiBias].data_ptr<T>(), gr, xhat, rstd);
-        else if (gi_bias) add(gr, t[kGiBias].data_ptr<T>(), GH);
-        if (merged || ind) continue;
-        if (ln_hh) ln_forward<T>(ghr, static_cast<int>(GH), t[kLnHh].data_ptr<T>(), t[kGhBias].data_ptr<T>(), ghr, xhat, rstd);
-        else if (gh_bias) add(ghr, t[kGhBias].data_ptr<T>(), GH);
-        if (kind_ != kGRU) add(gr, ghr, GH);  // LSTM and RNN sum the two products; GRU keeps them apart
-      }
-      for (int64_t r = 0; r < B; ++r) cell_row<T>(L, gi + r * GH, gh + r * GH, h + r * P, c ? c + r * H : nullptr);
+      matmul_rows<T>(in, batch_, in_width, layers_[l].t[kWihT], gi, false);
+      T* h = advance<T>(l, gi);
       in = h;
-      in_width = P;
+      in_width = layers_[l].out;
     }
     std::memcpy(out.data_ptr<T>(), in, sizeof(T) * batch_ * out_);
+  }
+
+  // Layer by layer over the whole sequence: each layer's input product is one GEMM over all
+  // T*B rows (the step keeps only the recurrent one), then the steps run in order.
+  template <typename T>
+  void run_sequence(const torch::Tensor& x, torch::Tensor& out) {
+    const int64_t steps = x.size(0), B = batch_;
+    torch::Tensor input = x;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& L = layers_[l];
+      auto gi_all = at::mm(input.view({steps * B, L.in}), L.t[kWihT]);  // (T*B, G*H)
+      auto below = l + 1 == layers_.size() ? out : torch::empty({steps, B, L.out}, h_.options());
+      T* gi = gi_all.data_ptr<T>();
+      T* y = below.data_ptr<T>();
+      for (int64_t s = 0; s < steps; ++s) {
+        const T* h = advance<T>(l, gi + s * B * L.gates);
+        std::memcpy(y + s * B * L.out, h, sizeof(T) * B * L.out);
+      }
+      input = below;
+    }
+  }
+
+  // Layer l's step from its input product gi (B, G*H), overwritten: the recurrent product, the
+  // biases and layer norms, then each row's cell. Returns the layer's h (B, P), updated in place.
+  template <typename T>
+  T* advance(size_t l, T* gi) {
+    const Layer& L = layers_[l];
+    const auto& t = L.t;
+    const int64_t H = L.hidden, P = L.out, GH = L.gates, B = batch_;
+    T* h = h_.data_ptr<T>() + static_cast<int64_t>(l) * B * P;
+    T* c = kind_ == kLSTM ? c_.data_ptr<T>() + static_cast<int64_t>(l) * B * H : nullptr;
+    T* gh = gh_.data_ptr<T>();
+    const bool ln_ih = has(t[kLnIh]), ln_hh = has(t[kLnHh]), gi_bias = has(t[kGiBias]), gh_bias = has(t[kGhBias]);
+    const bool ind = kind_ >= kIndRNNRelu;
+    // Both products into one buffer where nothing sits between them (no layer norm, no GRU).
+    const bool merged = !ln_ih && !ln_hh && kind_ != kGRU && !ind;
+    if (!ind) matmul_rows<T>(h, B, P, t[kWhhT], merged ? gi : gh, merged);
+    T* rstd = scratch_.data_ptr<T>();
+    T* xhat = rstd + 1;
+    for (int64_t r = 0; r < B; ++r) {
+      T* gr = gi + r * GH;
+      T* ghr = gh + r * GH;
+      if (ln_ih) ln_forward<T>(gr, static_cast<int>(GH), t[kLnIh].data_ptr<T>(), t[kGiBias].data_ptr<T>(), gr, xhat, rstd);
+      else if (gi_bias) add(gr, t[kGiBias].data_ptr<T>(), GH);
+      if (merged || ind) continue;
+      if (ln_hh) ln_forward<T>(ghr, static_cast<int>(GH), t[kLnHh].data_ptr<T>(), t[kGhBias].data_ptr<T>(), ghr, xhat, rstd);
+      else if (gh_bias) add(ghr, t[kGhBias].data_ptr<T>(), GH);
+      if (kind_ != kGRU) add(gr, ghr, GH);  // LSTM and RNN sum the two products; GRU keeps them apart
+    }
+    for (int64_t r = 0; r < B; ++r) cell_row<T>(L, gi + r * GH, gh + r * GH, h + r * P, c ? c + r * H : nullptr);
+    return h;
   }
 
   template <typename T>
@@ -352,6 +399,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def(pybind11::init<int64_t, std::vector<std::vector<torch::Tensor>>, std::vector<double>,
                           std::vector<double>, torch::Tensor, torch::Tensor, std::vector<torch::Tensor>>())
       .def("step", &rnnx::Stack::step)
+      .def("sequence", &rnnx::Stack::sequence)
       .def_property_readonly("h", &rnnx::Stack::h)
       .def_property_readonly("c", &rnnx::Stack::c);
 }
