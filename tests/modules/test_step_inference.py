@@ -105,9 +105,38 @@ def test_other_calls_keep_their_backend() -> None:
     assert _backend(lstm, x, autocast=True) != "step"
     assert _backend(rnnx.LSTM(3, 4), x) != "step"  # training mode
     assert _backend(rnnx.LSTM(3, 4, bidirectional=True).eval(), x) != "step"
-    assert _backend(lstm, torch.randn(12, SEQUENCE_MAX_BATCH + 1, 3)) == "native"
+    assert _backend(lstm, torch.randn(12, SEQUENCE_MAX_BATCH + 1, 3)) == "fused"  # see the test below
     packed = pack_padded_sequence(x, torch.tensor([12]))
     assert _backend(lstm, packed) != "step"
     for backend in ("native", "fused", "reference"):
         assert _backend(rnnx.LSTM(3, 4, backend=backend).eval(), x) == backend
     assert _backend(rnnx.LSTM(3, 4, dtype=torch.float64).eval(), x.double()) == "step"
+
+
+@pytest.mark.parametrize(
+    ("capability", "batch", "expected"),
+    [
+        ("AVX2", 64, "fused"),
+        ("AVX2", 65, "native"),
+        ("AVX512", 8, "fused"),
+        ("AVX512", 9, "native"),
+        ("DEFAULT", 8, "fused"),
+    ],
+)
+def test_lstm_inference_takes_the_fused_kernel_where_it_was_measured_faster(
+    monkeypatch: pytest.MonkeyPatch, capability: str, batch: int, expected: str
+) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    torch.manual_seed(4)
+    lstm = rnnx.LSTM(3, 4, 2).eval()
+    x = torch.randn(10, batch, 3)
+    with torch.no_grad():
+        out, state = lstm(x)
+        assert lstm.backend_choice is not None
+        assert lstm.backend_choice.backend == expected, lstm.backend_choice
+        lstm.backend = "native"
+        out_native, state_native = lstm(x)
+    torch.testing.assert_close(out, out_native, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(state, state_native, rtol=1e-5, atol=1e-6)
+    lstm.backend = "auto"
+    assert _backend(lstm, x, grad=True) == "native"  # training keeps oneDNN: its backward is the faster

@@ -38,15 +38,39 @@ _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
 MIN_STEPS_FOR_FUSED = 8
 
 
+# Inference (no gradient) of a standard LSTM: the fused forward against oneDNN's, measured
+# with rnnx bench --suite inference. On AVX-512 (Intel Sapphire Rapids) it was faster at batch 8
+# only (2.11 against 2.78 ms at 500/8/32/64; 22.8 against 19.7 at 100/64/256/256); on AVX2 (AMD
+# EPYC) at every batch up to 64 (0.63-0.91x at H=128-512), not at 128 (1.06x at 50/128/512/512).
+_LSTM_INFERENCE_BATCH = {"AVX2": 64}
+_LSTM_INFERENCE_BATCH_ELSEWHERE = 8
+
+
 def fused_faster(
-    cell: CellStep, device: torch.device, steps: int, *, proj_size: int = 0, packed: bool = False
+    cell: CellStep,
+    device: torch.device,
+    steps: int,
+    *,
+    proj_size: int = 0,
+    packed: bool = False,
+    inference: bool = False,
+    batch: int = 0,
 ) -> str | None:
     """Why ``backend="auto"`` takes the fused kernel even where PyTorch's can run the call, or
-    ``None`` where PyTorch's is as fast."""
+    ``None`` where PyTorch's is as fast. ``inference``: no gradient will be taken (the forward
+    alone is timed), with ``batch`` rows."""
     kind = fused_kind(cell)
     faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and (proj_size > 0 or packed))
-    if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not faster:
+    capability = torch.backends.cpu.get_cpu_capability()
+    limit = _LSTM_INFERENCE_BATCH.get(capability, _LSTM_INFERENCE_BATCH_ELSEWHERE)
+    lstm_inference = kind == LSTM and inference and batch <= limit
+    if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not (faster or lstm_inference):
         return None
+    if not faster:
+        return (
+            f"rnnx's fused kernel runs LSTM inference at batch {batch} <= {limit} on CPU ({capability}) over "
+            f"{steps} >= {MIN_STEPS_FOR_FUSED} steps faster than PyTorch's"
+        )
     what = f"{type(cell).__name__.removesuffix('Step')}{' with proj_size' if proj_size else ''}"
     what += " on a packed batch" if packed else ""
     return f"rnnx's fused kernel runs {what} on CPU over {steps} >= {MIN_STEPS_FOR_FUSED} steps faster than PyTorch's"

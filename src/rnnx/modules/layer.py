@@ -385,7 +385,13 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             or native_autocast_unsupported(self.cell, like, packed=seq.packed, proj_size=self.proj_size),
             fused=lambda: fused_unsupported(self.cell, dtype=like.dtype, device=like.device),
             fused_faster=fused_faster(
-                self.cell, like.device, seq.steps(self.batch_first), proj_size=self.proj_size, packed=seq.packed
+                self.cell,
+                like.device,
+                seq.steps(self.batch_first),
+                proj_size=self.proj_size,
+                packed=seq.packed,
+                inference=not torch.is_grad_enabled() and not self.training,
+                batch=seq.batch,
             ),
             step_faster=sequence_faster(
                 self.cell,
