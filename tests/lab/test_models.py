@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import rnnx
-from rnnx.lab.models import FAMILIES, build_model, count_parameters, match_hidden_size, parse_spec
+from rnnx.lab.models import FAMILIES, build_model, count_parameters, match_hidden_size, parse_spec, split_specs
 from rnnx.lab.tasks import Task, get_task
 
 SMALL = {"train_size": 8, "valid_size": 4, "test_size": 4}
@@ -122,6 +122,32 @@ def test_parse_spec() -> None:
     assert parse_spec(" gru ") == ("gru", {})
 
 
+def test_split_specs_keeps_each_specs_options() -> None:
+    assert split_specs("rnn,lstm:layer_norm,zoneout=0.1,gru") == ["rnn", "lstm:layer_norm,zoneout=0.1", "gru"]
+    assert split_specs(" lstm , gru:layer_norm, zoneout=0.2 ,") == ["lstm", "gru:layer_norm,zoneout=0.2"]
+    assert split_specs("transformer:heads=2,causal=false,conv:kernel=5") == [
+        "transformer:heads=2,causal=false",
+        "conv:kernel=5",
+    ]
+    assert split_specs("") == []
+
+
+def test_identity_init_is_le_et_als_irnn() -> None:
+    torch.manual_seed(0)
+    model = build_model("rnn:nonlinearity=relu,init=identity", TASKS["adding"], hidden_size=6, num_layers=2)
+    layer = next(m for m in model.modules() if isinstance(m, rnnx.RNN))
+    for name, p in layer.named_parameters():
+        if name.startswith("weight_hh"):
+            assert torch.equal(p, torch.eye(6)), name
+        elif name.startswith("bias"):
+            assert torch.count_nonzero(p) == 0, name
+        else:
+            assert 0 < p.std().item() < 3e-3, name  # N(0, 0.001^2)
+    default = build_model("rnn:init=default", TASKS["adding"], hidden_size=6)
+    layer = next(m for m in default.modules() if isinstance(m, rnnx.RNN))
+    assert not torch.equal(layer.weight_hh_l0, torch.eye(6))
+
+
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
@@ -132,6 +158,8 @@ def test_parse_spec() -> None:
         ("transformer:heads", "option heads must be an integer; got None"),
         ("lstm:zoneout=1.5", r"LSTM: zoneout must be in \[0, 1\); got 1.5"),
         ("transformer:heads=3", "TransformerEncoder: num_heads must divide d_model; got d_model=8, num_heads=3"),
+        ("rnn:init=orthogonal", "model option init must be one of default, identity; got 'orthogonal'"),
+        ("lstm:init=identity", "lstm does not take option 'init'"),
     ],
 )
 def test_bad_specs(spec: str, match: str) -> None:

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rnnx.lab.compare import compare, format_table
     from rnnx.lab.flags import config_from_settings, settings_from_args
+    from rnnx.lab.models import split_specs
     from rnnx.lab.progress import Bars
 
     if args.threads:
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     settings.pop("seeds", None)
     source = args.config or "flags"
     if isinstance(models, str):
-        models = models.split(",")
+        models = split_specs(models)  # "lstm:layer_norm,zoneout=0.1,gru": two specs
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ValueError(f"{source}: models must be a string like 'lstm,gru' or a list of strings; got {models!r}")
     if not (_is_seed(seeds) and seeds >= 1) and not (isinstance(seeds, list) and seeds and all(map(_is_seed, seeds))):

@@ -5,7 +5,8 @@ A spec is ``family`` or ``family:option,option=value,...``:
 ===========  ===============================================================================
 family       options
 ===========  ===============================================================================
-rnn          nonlinearity=tanh|relu, layer_norm, zoneout=p, recurrent_dropout=p, weight_drop=p
+rnn          nonlinearity=tanh|relu, layer_norm, zoneout=p, recurrent_dropout=p, weight_drop=p,
+             init=identity (the IRNN of Le et al. 2015 with nonlinearity=relu)
 lstm         layer_norm, peephole, forget_bias=b, zoneout=p, recurrent_dropout=p, weight_drop=p
 gru          layer_norm, zoneout=p, recurrent_dropout=p, weight_drop=p
 indrnn       nonlinearity=relu|tanh, zoneout=p, recurrent_dropout=p, weight_drop=p
@@ -18,6 +19,9 @@ Every recurrent family also takes ``backend=auto|reference|native|fused``, and o
 additive`` (default general), ``bidirectional``, ``input_feeding`` and ``bridge=copy|linear|none``.
 A bare option means ``true``. The Transformer is causal when the task wants one output per step (a language model
 must not see the characters it predicts) and bidirectional otherwise, unless ``causal=`` says.
+
+A list of specs is comma-separated too (``rnn,lstm:layer_norm,zoneout=0.1,gru``): an item that
+does not start with a family name is an option of the spec before it (:func:`split_specs`).
 
 ``match_params=N`` picks the hidden size whose model has the parameter count closest to ``N``,
 so that models are compared at equal size (Chung et al. 2014; Bai et al. 2018).
@@ -37,7 +41,7 @@ from rnnx.lab.tasks import Task
 _SEQ2SEQ = {"attention": str, "bidirectional": bool, "input_feeding": bool, "bridge": str}
 _RECURRENT = {"zoneout": float, "recurrent_dropout": float, "weight_drop": float, "backend": str, **_SEQ2SEQ}
 OPTIONS: dict[str, dict[str, type]] = {
-    "rnn": {"nonlinearity": str, "layer_norm": bool, **_RECURRENT},
+    "rnn": {"nonlinearity": str, "layer_norm": bool, "init": str, **_RECURRENT},
     "lstm": {"layer_norm": bool, "peephole": bool, "forget_bias": float, **_RECURRENT},
     "gru": {"layer_norm": bool, **_RECURRENT},
     "indrnn": {"nonlinearity": str, **_RECURRENT},
@@ -84,6 +88,38 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return family, options
 
 
+def split_specs(text: str) -> list[str]:
+    """``"rnn,lstm:layer_norm,zoneout=0.1,gru"`` -> ``["rnn", "lstm:layer_norm,zoneout=0.1", "gru"]``:
+    a comma starts a new spec only where a family name follows (options are never family names)."""
+    specs: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if specs and item.partition(":")[0].strip() not in OPTIONS:
+            specs[-1] += "," + item
+        else:
+            specs.append(item)
+    return specs
+
+
+INITS = ("default", "identity")
+
+
+def identity_init(layer: nn.Module) -> None:
+    """Le, Jaitly & Hinton (2015)'s IRNN initialisation: every ``W_hh`` the identity, every bias
+    zero, every ``W_ih`` drawn from ``N(0, 0.001^2)``."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in layer.named_parameters():
+            if name.startswith("weight_hh"):
+                p.copy_(torch.eye(p.shape[0], p.shape[1], dtype=p.dtype))
+            elif name.startswith("bias"):
+                p.zero_()
+            elif name.startswith("weight_ih"):
+                p.normal_(0.0, 1e-3)
+
+
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable scalars in ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -121,7 +157,14 @@ def _encoder(family: str, options: dict[str, Any], task: Task, input_size: int, 
     if family == "conv":
         kernel = check_int("conv", "kernel", options.get("kernel", 3), minimum=1)
         return ConvEncoder(input_size, hidden, layers, kernel_size=kernel, causal=task.per_step)
-    return RecurrentEncoder(_recurrent(family)(input_size, hidden, layers, batch_first=True, **options))
+    options = dict(options)
+    init = options.pop("init", "default")
+    if init not in INITS:
+        raise ValueError(f"model option init must be one of {', '.join(INITS)}; got {init!r}")
+    layer = _recurrent(family)(input_size, hidden, layers, batch_first=True, **options)
+    if init == "identity":
+        identity_init(layer)
+    return RecurrentEncoder(layer)
 
 
 def _seq2seq(family: str, options: dict[str, Any], task: Task, hidden: int, layers: int, dropout: float) -> nn.Module:
@@ -129,6 +172,10 @@ def _seq2seq(family: str, options: dict[str, Any], task: Task, hidden: int, laye
 
     if family not in ("rnn", "lstm", "gru", "indrnn"):
         raise ValueError(f"seq2seq task {task.name!r} needs a recurrent model (rnn, lstm, gru, indrnn); got {family!r}")
+    if "init" in options:
+        raise ValueError(
+            f"model option init is for the lab's sequence models; seq2seq task {task.name!r} does not take it"
+        )
     layer_options = {k: v for k, v in options.items() if k not in _SEQ2SEQ}
     attention = options.get("attention", "general")
     config = Seq2SeqConfig(

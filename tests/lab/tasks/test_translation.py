@@ -64,6 +64,8 @@ def test_seq2seq_model_errors() -> None:
         ValueError, match="model options attention are for seq2seq tasks; task 'adding' is a regression"
     ):
         build_model("lstm:attention=dot", get_task("adding", seq_len=4, **SIZES), hidden_size=8)
+    with pytest.raises(ValueError, match="model option init is for the lab's sequence models; seq2seq task 'reverse'"):
+        build_model("rnn:init=identity", task, hidden_size=8)
 
 
 def test_reverse_source_reaches_the_model_and_survives_a_reload(tmp_path: Path) -> None:
