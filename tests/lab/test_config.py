@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rnnx.cli.flags import add_training_flags, settings_from_args
 from rnnx.lab.config import TrainConfig, load_toml
-from rnnx.lab.flags import add_training_flags, settings_from_args
 
 
 def test_resolve_fills_only_unset_fields() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnx.cli import build_parser
-from rnnx.lab.flags import config_from_settings, parse_value, settings_from_args
+from rnnx.cli.flags import config_from_settings, parse_value, settings_from_args
 
 NUMERIC = [
     "--hidden-size", "--num-layers", "--match-params", "--dropout", "--epochs", "--steps-per-epoch", "--batch-size",

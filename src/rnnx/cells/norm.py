@@ -3,13 +3,10 @@ Normalization", 2016)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch.nn.functional as F
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from rnnx.cells.base import DirectionWeights
+from rnnx.cells.weights import DirectionWeights
 
 LN_EPS = 1e-5
 

@@ -16,7 +16,7 @@ from rnnx.cli._args import positive_int
 
 
 def _sweep(text: str) -> tuple[str, list[Any]]:
-    from rnnx.lab.flags import parse_value
+    from rnnx.cli.flags import parse_value
 
     name, eq, values = text.partition("=")
     items = [v.strip() for v in values.split(",") if v.strip()]
@@ -30,7 +30,7 @@ def _is_seed(value: object) -> bool:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from rnnx.lab.flags import add_training_flags
+    from rnnx.cli.flags import add_training_flags
 
     parser = commands.add_parser(
         "compare",
@@ -50,8 +50,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from rnnx.cli.flags import config_from_settings, settings_from_args
     from rnnx.lab.compare import compare, format_table
-    from rnnx.lab.flags import config_from_settings, settings_from_args
     from rnnx.lab.models import split_specs
     from rnnx.lab.progress import Bars
 

@@ -28,7 +28,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnx.inspection.report import inspect_run
+    from rnnx.lab.inspect import inspect_run
     from rnnx.lab.outputs import MARKER, Output
 
     saved = Path(args.checkpoint) / "config.json"

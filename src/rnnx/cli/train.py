@@ -18,7 +18,7 @@ from pathlib import Path
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from rnnx.cli._args import positive_float
-    from rnnx.lab.flags import add_training_flags
+    from rnnx.cli.flags import add_training_flags
     from rnnx.lab.train import DEFAULT_TIMEOUT
 
     parser = commands.add_parser(
@@ -44,9 +44,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from rnnx.cli.flags import config_from_settings, settings_from_args
     from rnnx.lab.checkpoint import read_pointer
     from rnnx.lab.config import read_saved_config
-    from rnnx.lab.flags import config_from_settings, settings_from_args
     from rnnx.lab.outputs import MARKER
     from rnnx.lab.progress import Bars
     from rnnx.lab.train import train

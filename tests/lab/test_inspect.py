@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rnnx.cli import main
-from rnnx.inspection.report import parse_selection
 from rnnx.lab.config import TrainConfig
+from rnnx.lab.inspect import parse_selection
 from rnnx.lab.train import train
 
 SIZES = {"seq_len": 10, "train_size": 64, "valid_size": 16, "test_size": 16}
