@@ -161,9 +161,17 @@ def test_models_that_missed_halfway_are_not_ordered() -> None:
         },
     }
     assert verdict(results).endswith(
-        "Reached baseline/2 (0.085): transformer; not: gru, lstm, rnn, which this budget cannot order (train "
-        "longer to tell them apart: without --quick, or with more --epochs)."
+        "Reached baseline/2 (0.085): transformer; not: gru, lstm, rnn; gru, lstm, rnn stayed at the baseline, "
+        "which this budget cannot order (train longer to tell them apart: without --quick, or with more --epochs)."
     )
+    # a model that learned part of the way (the IRNN at T=150: 0.099 against 0.165) is ranked
+    results["models"]["gru"] = _entry([0.099])
+    assert verdict(results).endswith(
+        "not: gru, lstm, rnn; lstm, rnn stayed at the baseline, which this budget cannot order (train longer to "
+        "tell them apart: without --quick, or with more --epochs)."
+    )
+    results["models"]["lstm"] = _entry([0.12])
+    assert verdict(results).endswith("Reached baseline/2 (0.085): transformer; not: gru, lstm, rnn.")
 
 
 def test_bad_arguments() -> None:

@@ -255,10 +255,10 @@ def verdict(results: dict[str, Any]) -> str:
     gap between the means exceeds the sum of their standard deviations over seeds, within the
     spread otherwise; with one seed per model there is no spread to judge by, and the line says so.
     It also names the models that got halfway from the trivial baseline to a perfect score
-    (baseline/2 for losses) and those that did not. Those that did not learned too little to be
-    ordered among themselves, and when none did, the whole ranking is noise around the baseline:
-    the line says that the comparison cannot decide (or cannot order those) and how to give it
-    the budget to.
+    (baseline/2 for losses) and those that did not. Models still at the baseline (less than
+    :data:`AT_BASELINE` of the way to a perfect score) learned nothing to rank them by, and when no
+    model got halfway, the whole ranking is noise around the baseline: the line says that the
+    comparison cannot decide (or cannot order those) and how to give it the budget to.
     """
     metric, lower = results["metric"], results["lower_is_better"]
     sign = 1 if lower else -1
@@ -287,9 +287,26 @@ def verdict(results: dict[str, Any]) -> str:
             how = "within the spread over seeds: no clear winner"
         text += f"; runner-up {second} ({other['final']['mean']:.4g}), {how}"
     text += f". Reached {target} ({halfway:.4g}): {', '.join(reached)}"
-    if len(missed) > 1:  # none of them learned the task: their order is noise around the baseline
+    if not missed:
+        return text + "."
+    text += f"; not: {', '.join(missed)}"
+    # Those still at the baseline learned nothing yet: their order is noise around it.
+    stuck = [spec for spec in missed if _progress(results, results["models"][spec]) < AT_BASELINE]
+    if len(stuck) > 1:
         return text + (
-            f"; not: {', '.join(missed)}, which this budget cannot order (train longer to tell them apart: "
-            "without --quick, or with more --epochs)."
+            f"; {', '.join(stuck)} stayed at the baseline, which this budget cannot order (train longer to tell "
+            "them apart: without --quick, or with more --epochs)."
         )
-    return text + (f"; not: {', '.join(missed)}." if missed else ".")
+    return text + "."
+
+
+AT_BASELINE = 0.05
+"""A model whose final metric is less than this fraction of the way from the trivial baseline to
+a perfect score has learned nothing this comparison can rank."""
+
+
+def _progress(results: dict[str, Any], entry: dict[str, Any]) -> float:
+    """How far a model's mean final metric got from the baseline towards a perfect score: 0 at
+    the baseline, 0.5 at halfway (the task's ``halfway``), 1 at perfect."""
+    span = results["baseline"] - results["halfway"]
+    return 0.5 * (results["baseline"] - entry["final"]["mean"]) / span if span else 0.0
