@@ -33,7 +33,7 @@ def measure(settings: Settings) -> dict[str, Any]:
     it solves its length (``TrainConfig.target``). Seeds are tried in turn until one solves; a
     model that no seed gets to solve a length is not trained on longer ones (``None`` there):
     the range is the longest length solved either way, and the budget goes where it decides."""
-    lengths = [10, 30, 100] if settings.quick else [10, 30, 100, 200]
+    lengths = [10, 30, 100] if settings.quick else [10, 30, 100, 200, 400]
     steps = 1000 if settings.quick else 4000
     sizes = {"train_size": 4000, "valid_size": 300, "test_size": 100}
     budget = count_parameters(build_model("lstm", get_task("adding", seq_len=10, **sizes), hidden_size=HIDDEN))
