@@ -74,3 +74,17 @@ def test_compiled_model_is_one_graph_and_equals_eager() -> None:
     got = torch.autograd.grad(loss(compiled), [x, *model.parameters()])
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_compiled_inference_on_one_sequence_is_one_graph() -> None:
+    """Eager inference on one sequence takes the step kernel, which no custom op wraps: compiled,
+    the layer keeps the fused kernel's op and stays one graph."""
+    torch.manual_seed(0)
+    layer = rnnx.GRU(3, 4).eval()
+    x = torch.randn(9, 1, 3)
+    with torch.no_grad():
+        eager, _ = layer(x)
+        assert layer.backend_choice is not None
+        assert layer.backend_choice.backend == "step"
+        compiled, _ = torch.compile(layer, fullgraph=True, backend="eager")(x)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnnx
+import rnnx.fused.function
 from rnnx.fused.build import STREAM
 from rnnx.fused.stream import SEQUENCE_MAX_BATCH
 from tests.modules.test_stream import LAYERS, _name
@@ -126,7 +127,7 @@ def test_other_calls_keep_their_backend() -> None:
 def test_lstm_inference_takes_the_fused_kernel_where_it_was_measured_faster(
     monkeypatch: pytest.MonkeyPatch, capability: str, batch: int, expected: str
 ) -> None:
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(rnnx.fused.function, "CPU_CAPABILITY", capability)
     torch.manual_seed(4)
     lstm = rnnx.LSTM(3, 4, 2).eval()
     x = torch.randn(10, batch, 3)

@@ -44,6 +44,8 @@ MIN_STEPS_FOR_FUSED = 8
 # EPYC) at every batch up to 64 (0.63-0.91x at H=128-512), not at 128 (1.06x at 50/128/512/512).
 _LSTM_INFERENCE_BATCH = {"AVX2": 64}
 _LSTM_INFERENCE_BATCH_ELSEWHERE = 8
+# Read once: torch.compile cannot trace the query, and the CPU does not change under a process.
+CPU_CAPABILITY = torch.backends.cpu.get_cpu_capability()
 
 
 def fused_faster(
@@ -61,7 +63,7 @@ def fused_faster(
     alone is timed), with ``batch`` rows."""
     kind = fused_kind(cell)
     faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and (proj_size > 0 or packed))
-    capability = torch.backends.cpu.get_cpu_capability()
+    capability = CPU_CAPABILITY
     limit = _LSTM_INFERENCE_BATCH.get(capability, _LSTM_INFERENCE_BATCH_ELSEWHERE)
     lstm_inference = kind == LSTM and inference and batch <= limit
     if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not (faster or lstm_inference):

@@ -139,6 +139,8 @@ def sequence_faster(
     single sequence, as a server answering one request at a time runs)."""
     if torch.is_grad_enabled() or training or packed or bidirectional or device.type != "cpu":
         return None
+    if torch.compiler.is_compiling():  # no custom op wraps the step kernel: torch.compile keeps the fused one
+        return None
     if batch > SEQUENCE_MAX_BATCH or dtype not in (torch.float32, torch.float64) or fused_kind(cell) is None:
         return None
     if torch.is_autocast_enabled("cpu") or STREAM.load() is None:
