@@ -144,7 +144,7 @@ def quantize_dynamic(model: nn.Module, *, dtype: torch.dtype = torch.qint8, inpl
     :class:`rnnx.LSTMCell`, :class:`rnnx.GRUCell` and :class:`rnnx.RNNCell` in a configuration
     ``torch.nn`` has, on the CPU in float32, becomes torch's dynamic quantized module
     (``torch.ao.nn.quantized.dynamic.LSTM``, ...), built from its exact ``torch.nn`` twin
-    (:meth:`~rnnx.RecurrentLayer.to_torch`): it computes what
+    (:meth:`~rnnx.LSTM.to_torch`): it computes what
     ``torch.ao.quantization.quantize_dynamic`` computes on the ``torch.nn`` model. So are the
     modules that function quantizes by default: ``nn.Linear``, ``nn.LSTM``, ``nn.GRU`` and the
     ``torch.nn`` cells (exact types).
