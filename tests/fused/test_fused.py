@@ -29,7 +29,9 @@ def run(module: torch.nn.Module, backend: str, make_input: Any, seed: int = 0) -
     return [o.detach() for o in outputs] + [g if g is not None else torch.zeros(()) for g in grads]
 
 
-def compare(module: torch.nn.Module, make_input: Any, dtype: torch.dtype, seed: int = 0) -> None:
+def compare(
+    module: torch.nn.Module, make_input: Any, dtype: torch.dtype, seed: int = 0, *, f32_atol: float = 1e-4
+) -> None:
     reference = run(module, "reference", make_input, seed)
     fused = run(module, "fused", make_input, seed)
     for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
@@ -41,7 +43,7 @@ def compare(module: torch.nn.Module, make_input: Any, dtype: torch.dtype, seed: 
         else:
             # Each float32 path deviates from float64 by a few 1e-5 of the scale (LayerNorm-LSTM, on
             # AVX-512, AVX2 and SSE builds; docs/variants.md), so the two may differ by about twice that.
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4 * scale, msg=lambda m, k=k: f"tensor {k}: {m}")
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=f32_atol * scale, msg=lambda m, k=k: f"tensor {k}: {m}")
 
 
 def make(variant: tuple[Any, ...], dtype: torch.dtype, **layer: Any) -> Any:
@@ -127,7 +129,10 @@ def test_fused_training_regularisers_equal_reference(cls: type, extra: dict[str,
     def make_input() -> torch.Tensor:
         return torch.randn(9, 2, 4, generator=torch.Generator().manual_seed(1), dtype=dtype).requires_grad_()
 
-    compare(module, make_input, dtype, seed=9)
+    # Three bidirectional layers with weight-dropped matrices: the layer-norm LSTM's dL/dx rounds
+    # a little further apart on an AVX2 build (1.1e-4 of scale in 1 of 72 elements, AMD EPYC; a
+    # wrong mask moves every element by the scale itself).
+    compare(module, make_input, dtype, seed=9, f32_atol=2e-4)
 
 
 def test_fused_with_initial_state_gradients() -> None:
