@@ -13,6 +13,7 @@ import torch
 from torch.nn.utils.rnn import pack_sequence
 
 import rnnx
+import rnnx.fused.function
 from tests.cells.test_variants import VARIANT_IDS, VARIANTS
 from tests.conftest import flat, scalar_loss
 
@@ -176,8 +177,12 @@ def test_gradcheck_fused(build: Any) -> None:
     assert torch.autograd.gradcheck(fn, (x, *weights), fast_mode=True)
 
 
-def test_auto_chooses_fused_where_it_is_faster() -> None:
+def test_auto_chooses_fused_where_it_is_faster(monkeypatch: pytest.MonkeyPatch) -> None:
     from rnnx.modules.inputs import read_input
+
+    # the standard LSTM's rule depends on the CPU (tests/modules/test_step_inference.py): pin one
+    monkeypatch.setattr(rnnx.fused.function, "CPU_CAPABILITY", "AVX512")
+    monkeypatch.setattr(rnnx.fused.function, "_LSTM_FUSED_BATCH_ELSEWHERE", 0)
 
     def resolve(layer: Any, x: Any) -> str:
         return str(layer._choose(read_input("test", x, input_size=3, batch_first=False)).backend)

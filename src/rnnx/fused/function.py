@@ -38,12 +38,16 @@ _FASTER_THAN_NATIVE_ON_CPU = {GRU, RNN_TANH, RNN_RELU}
 MIN_STEPS_FOR_FUSED = 8
 
 
-# Inference (no gradient) of a standard LSTM: the fused forward against oneDNN's, measured
-# with rnnx bench --suite inference. On AVX-512 (Intel Sapphire Rapids) it was faster at batch 8
-# only (2.11 against 2.78 ms at 500/8/32/64; 22.8 against 19.7 at 100/64/256/256); on AVX2 (AMD
-# EPYC) at every batch up to 64 (0.63-0.91x at H=128-512), not at 128 (1.06x at 50/128/512/512).
-_LSTM_INFERENCE_BATCH = {"AVX2": 64}
-_LSTM_INFERENCE_BATCH_ELSEWHERE = 8
+# A standard LSTM, which PyTorch runs on oneDNN: the largest batch at which rnnx's fused kernel
+# was measured faster, by instruction set and by whether a backward pass follows (rnnx bench and
+# rnnx bench --suite inference, forward+backward or forward alone, ratio to torch.nn.LSTM in
+# the same run). AVX2 (AMD EPYC): training 0.60-0.96x at every shape of the peer table (batch 1
+# to 128); inference 0.63-0.91x up to batch 64, 1.06x at 128. Elsewhere: on AVX-512 (Intel
+# Sapphire Rapids) inference was faster at batch 8 (2.11 against 2.78 ms at 500/8/32/64) and
+# slower from 64 (22.8 against 19.7 ms at 100/64/256/256); training on an AVX-512 AMD EPYC was
+# faster at batch 8 and 1 (0.80 and 0.87x) and slower from 32 (1.30-1.62x).
+_LSTM_FUSED_BATCH = {("AVX2", True): 64, ("AVX2", False): 128}
+_LSTM_FUSED_BATCH_ELSEWHERE = 8
 # Read once: torch.compile cannot trace the query, and the CPU does not change under a process.
 CPU_CAPABILITY = torch.backends.cpu.get_cpu_capability()
 
@@ -64,13 +68,14 @@ def fused_faster(
     kind = fused_kind(cell)
     faster = kind in _FASTER_THAN_NATIVE_ON_CPU or (kind == LSTM and (proj_size > 0 or packed))
     capability = CPU_CAPABILITY
-    limit = _LSTM_INFERENCE_BATCH.get(capability, _LSTM_INFERENCE_BATCH_ELSEWHERE)
-    lstm_inference = kind == LSTM and inference and batch <= limit
-    if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not (faster or lstm_inference):
+    limit = _LSTM_FUSED_BATCH.get((capability, inference), _LSTM_FUSED_BATCH_ELSEWHERE)
+    standard_lstm = kind == LSTM and batch <= limit
+    if device.type != "cpu" or steps < MIN_STEPS_FOR_FUSED or not (faster or standard_lstm):
         return None
     if not faster:
+        what = "inference" if inference else "training"
         return (
-            f"rnnx's fused kernel runs LSTM inference at batch {batch} <= {limit} on CPU ({capability}) over "
+            f"rnnx's fused kernel runs LSTM {what} at batch {batch} <= {limit} on CPU ({capability}) over "
             f"{steps} >= {MIN_STEPS_FOR_FUSED} steps faster than PyTorch's"
         )
     what = f"{type(cell).__name__.removesuffix('Step')}{' with proj_size' if proj_size else ''}"
