@@ -90,18 +90,16 @@ def _forward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 def _step_kernel(module: Any, x: torch.Tensor) -> Callable[[], None]:
     """The streaming step kernel over the whole sequence, whatever ``auto`` would choose (the
-    row that tells where its rule should draw the line)."""
-    from rnnx.fused.stream import infer_sequence
+    row that tells where its rule should draw the line): the layer's own step-kernel call."""
+    from rnnx.modules.inputs import read_input
 
-    flat = module._flat_weights
-    layers = [d[0] for d in module._direction_weights(flat)]
-    rows = module.num_layers
-    state = tuple(torch.zeros(rows, x.shape[1], module.hidden_size) for _ in module.cell.state_names)
-    zoneout = (module.zoneout[0], module.zoneout[1] if len(module.zoneout) > 1 else 0.0)
+    seq = read_input(type(module).__name__, x, input_size=module.input_size, batch_first=module.batch_first)
+    state = module._initial_state(None, seq, seq.data)
+    weights = module._flat_weights
 
     def run() -> None:
         with torch.inference_mode():
-            infer_sequence(module, module.cell, layers, zoneout, flat, x, state)
+            module._step_kernel(seq, state, weights)
 
     return run
 

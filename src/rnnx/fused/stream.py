@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -66,6 +67,26 @@ def pack_layer(cell: CellStep, w: DirectionWeights) -> list[Tensor]:
         return [empty if t is None else t.detach().contiguous().clone() for t in slots]
 
 
+def _kernel(cell: CellStep) -> tuple[ModuleType, int]:
+    """The compiled extension and ``cell``'s kind in it.
+
+    Raises:
+        RuntimeError: the kernel cannot be built here. TypeError: ``cell`` has no kernel.
+    """
+    module = STREAM.load()
+    if module is None:
+        raise RuntimeError(f"{STREAM.what} are unavailable: {STREAM.error}")
+    kind = fused_kind(cell)
+    if kind is None:
+        raise TypeError(f"{type(cell).__name__} has no streaming kernel")
+    return module, kind
+
+
+def evaluation_zoneout(zoneout: Sequence[float]) -> tuple[float, float]:
+    """A module's ``zoneout`` as the kernel's ``(p_h, p_c)`` (``p_c`` 0 for a one-state cell)."""
+    return zoneout[0], zoneout[1] if len(zoneout) > 1 else 0.0
+
+
 class StackKernel:
     """The compiled step of a stack of ``len(layers)`` layers of ``cell`` for ``batch`` streams.
 
@@ -96,12 +117,7 @@ class StackKernel:
         c: Tensor,
         sources: Sequence[Tensor],
     ) -> None:
-        module = STREAM.load()
-        if module is None:
-            raise RuntimeError(f"{STREAM.what} are unavailable: {STREAM.error}")
-        kind = fused_kind(cell)
-        if kind is None:
-            raise TypeError(f"{type(cell).__name__} has no streaming kernel")
+        module, kind = _kernel(cell)
         self.stack = module.Stack(
             kind,
             [pack_layer(cell, w) for w in layers],
@@ -176,12 +192,7 @@ def infer_sequence(
     Returns:
         ``(output (T, B, P), (h_n,) or (h_n, c_n))``.
     """
-    module = STREAM.load()
-    if module is None:
-        raise RuntimeError(f"{STREAM.what} are unavailable: {STREAM.error}")
-    kind = fused_kind(cell)
-    if kind is None:
-        raise TypeError(f"{type(cell).__name__} has no streaming kernel")
+    module, kind = _kernel(cell)
     stamp = [(t._version, t.data_ptr()) for t in sources]
     cached = _PACKED.get(owner)
     packed = cached[0] if cached is not None and cached[1] == stamp else [pack_layer(cell, w) for w in layers]

@@ -32,7 +32,7 @@ from rnnx.backends import (
 from rnnx.backends.onnx_lstm import onnx_lstm_stack, onnx_lstm_unsupported
 from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused import fused_faster, fused_scan, fused_unsupported
-from rnnx.fused.stream import infer_sequence, sequence_faster
+from rnnx.fused.stream import evaluation_zoneout, infer_sequence, sequence_faster
 from rnnx.modules.compat import TorchCompatible
 from rnnx.modules.inputs import SequenceBatch, check_layer_state, read_input, unpack_state
 from rnnx.modules.precision import cast_all, layer_result_dtypes, native_autocast_unsupported
@@ -412,7 +412,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         """Inference through the streaming step kernel (:func:`rnnx.fused.stream.infer_sequence`)."""
         x = seq.data.transpose(0, 1) if self.batch_first else seq.data
         layers = [d[0] for d in self._direction_weights(weights)]
-        zoneout = (self.zoneout[0], self.zoneout[1] if len(self.zoneout) > 1 else 0.0)
+        zoneout = evaluation_zoneout(self.zoneout)
         output, final = infer_sequence(self, self.cell, layers, zoneout, weights, x.contiguous(), state)
         return (output.transpose(0, 1) if self.batch_first else output), final
 

@@ -39,7 +39,7 @@ from rnnx._checks import check_int, check_matches, check_tensor
 from rnnx.cells import DirectionWeights
 from rnnx.errors import InputError
 from rnnx.fused.function import fused_kind
-from rnnx.fused.stream import StackKernel
+from rnnx.fused.stream import StackKernel, evaluation_zoneout
 from rnnx.modules.cell import RecurrentCell
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.weights import check_weights
@@ -290,7 +290,7 @@ class Stream:
         ):
             self._packable = False
             return False
-        p = (zoneout[0], zoneout[1] if len(zoneout) > 1 else 0.0)
+        p = evaluation_zoneout(zoneout)
         buffers = tuple(s.detach().to(x.dtype).contiguous().clone() for s in self._state)
         if len(buffers) == 1:
             buffers = (buffers[0], buffers[0].new_empty(0))
