@@ -90,16 +90,18 @@ def _forward(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 def _step_kernel(module: Any, x: torch.Tensor) -> Callable[[], None]:
     """The streaming step kernel over the whole sequence, whatever ``auto`` would choose (the
-    row that tells where its rule should draw the line): the layer's own step-kernel call."""
+    row that tells where its rule should draw the line): the step backend on the layer's call."""
+    from rnnx.backends import REGISTRY, LayerCall
     from rnnx.modules.inputs import read_input
 
     seq = read_input(type(module).__name__, x, input_size=module.input_size, batch_first=module.batch_first)
     state = module._initial_state(None, seq, seq.data)
     weights = module._flat_weights
+    call = LayerCall(module, seq)
 
     def run() -> None:
         with torch.inference_mode():
-            module._step_kernel(seq, state, weights)
+            REGISTRY["step"].run(call, state, weights)
 
     return run
 

@@ -20,9 +20,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnnx
+from rnnx.backends.onednn import onednn_autocast_fails
 from rnnx.errors import InputError
 from rnnx.fused.function import MIN_STEPS_FOR_FUSED
-from rnnx.modules.precision import onednn_autocast_fails
 from tests.cells.test_variants import VARIANT_IDS, VARIANTS
 from tests.conftest import KIND_IDS, KINDS, flat, scalar_loss
 

@@ -185,7 +185,8 @@ def test_auto_chooses_fused_where_it_is_faster(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(rnnx.fused.function, "_LSTM_FUSED_BATCH_ELSEWHERE", 0)
 
     def resolve(layer: Any, x: Any) -> str:
-        return str(layer._choose(read_input("test", x, input_size=3, batch_first=False)).backend)
+        call = rnnx.backends.LayerCall(layer, read_input("test", x, input_size=3, batch_first=False))
+        return rnnx.backends.choose(call).backend
 
     x = torch.randn(8, 2, 3)
     assert resolve(rnnx.GRU(3, 4), x) == "fused"

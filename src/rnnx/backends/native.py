@@ -1,4 +1,5 @@
-"""Calls into PyTorch's fused recurrent kernels, exactly as ``torch.nn`` makes them."""
+"""The native backend: PyTorch's fused recurrent kernels (cuDNN on GPU, oneDNN or ATen on CPU),
+called exactly as ``torch.nn`` calls them, and what of rnnx they cannot run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from typing import Any
 import torch
 from torch import _VF, Tensor
 
+from rnnx.backends.call import LayerCall, LayerResult
+from rnnx.backends.onednn import native_autocast_unsupported
+from rnnx.cells import CellStep, State
+from rnnx.recurrence.masks import global_samples
 from rnnx.recurrence.regularize import call_masks
 
 _LAYER_OPS: dict[str, Callable[..., Any]] = {
@@ -131,3 +136,48 @@ def native_cell(
     if mode == "LSTM":
         return tuple(op(input, state, weight_ih, weight_hh, bias_ih, bias_hh))
     return (op(input, state[0], weight_ih, weight_hh, bias_ih, bias_hh),)
+
+
+def variants_unsupported(
+    cell: CellStep, *, zoneout: Sequence[float], recurrent_dropout: float, training: bool
+) -> str | None:
+    """Why PyTorch's kernels cannot run a module with ``cell`` and these regularisers, or ``None``:
+    the cell's own variants (:meth:`CellStep.native_unsupported`), zoneout, and recurrent dropout
+    in training (weight drop runs on them: it only changes the weights)."""
+    reasons = [r for r in [cell.native_unsupported()] if r]
+    if any(zoneout):
+        reasons.append("zoneout has no native kernel")
+    if recurrent_dropout and training:
+        reasons.append("recurrent_dropout has no native kernel in training")
+    return "; ".join(reasons) or None
+
+
+class NativeBackend:
+    """:func:`native_layer`: ``torch.nn``'s own kernel for the standard cells."""
+
+    name = "native"
+
+    def unsupported(self, call: LayerCall) -> str | None:
+        layer, seq = call.layer, call.seq
+        return layer.native_unsupported() or native_autocast_unsupported(
+            layer.cell, seq.data, packed=seq.packed, proj_size=layer.proj_size
+        )
+
+    def run(self, call: LayerCall, state: State, weights: list[Tensor]) -> LayerResult:
+        layer, seq = call.layer, call.seq
+        mode = layer.cell.native_mode
+        assert mode is not None
+        return native_layer(
+            mode,
+            seq.data,
+            seq.batch_sizes,
+            state,
+            weights,
+            bias=layer.bias,
+            num_layers=layer.num_layers,
+            dropout=layer.dropout,
+            training=layer.training,
+            bidirectional=layer.bidirectional,
+            batch_first=layer.batch_first,
+            samples=global_samples(seq.batch, seq.sorted_indices) if layer.training else None,
+        )

@@ -1,8 +1,11 @@
 """Choosing the backend that runs a call: the one place where the decision is made.
 
-A module asks :func:`choose_backend` on every call, passing why each fast backend cannot run
-the call (``None`` when it can); it runs what comes back and keeps it as ``module.backend_choice``,
-so users can see what ``"auto"`` chose and why.
+A layer module asks :func:`choose` on every call with a :class:`~rnnx.backends.call.LayerCall`;
+:func:`choose` asks each backend of :data:`REGISTRY` why it cannot run the call (``None`` when it
+can) and whether it was measured faster, and applies the rule (:func:`choose_backend`, or while
+exporting :func:`choose_for_export`). The module hands the call to :func:`run` and keeps the
+choice as ``module.backend_choice``, so users can see what ``"auto"`` chose and why. A
+single-step cell module asks :func:`choose_cell`; both ask :func:`check_request` when built.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 from torch.jit._trace import is_tracing  # torch.jit does not re-export it for type checkers
 
 from rnnx._checks import check_choice
+from rnnx.backends.call import Backend, LayerCall, LayerResult
+from rnnx.backends.export import GraphBackend, OnnxLstmBackend
+from rnnx.backends.fused import FusedBackend
+from rnnx.backends.native import NativeBackend
+from rnnx.backends.reference import ReferenceBackend
+from rnnx.backends.step import StepBackend
+from rnnx.cells import State
 
 BACKENDS = ("auto", "reference", "native", "fused")
 """``"reference"``: the cell equations in :mod:`rnnx.cells` run by :mod:`rnnx.recurrence`.
@@ -23,6 +34,17 @@ BACKENDS = ("auto", "reference", "native", "fused")
 
 TRACED = "rnnx.trace records this call step by step"
 """The reason a call runs on the reference path while :func:`rnnx.trace` records its module."""
+
+
+SINGLE_STEP = "the fused kernels run whole sequences; a single-step cell has none"
+"""Why a cell module never runs on the fused kernels."""
+
+_NATIVE, _FUSED, _STEP = NativeBackend(), FusedBackend(), StepBackend()
+
+REGISTRY: dict[str, Backend] = {
+    b.name: b for b in (ReferenceBackend(), _NATIVE, _FUSED, _STEP, GraphBackend(), OnnxLstmBackend())
+}
+"""Every backend by the name :class:`BackendChoice` gives it."""
 
 
 @dataclass(frozen=True)
@@ -181,3 +203,73 @@ def choose_for_export(
             "(T, B, I) batch"
         )
     return BackendChoice("graph", requested, "exporting: the cell's equations as one scan over time (ONNX Scan)")
+
+
+def check_request(owner: str, requested: str, *, native: str | None) -> None:
+    """At construction: refuse ``backend="native"`` for a module PyTorch's kernels cannot run
+    (``native``: why, in evaluation mode), so it fails when built, not at its first call."""
+    if requested == "native":
+        choose_backend(owner, "native", native=native, fused=lambda: None)
+
+
+def choose(call: LayerCall) -> BackendChoice:
+    """The backend that runs one layer call: the reference loop while :func:`rnnx.trace` records
+    the layer; while exporting, :func:`choose_for_export`; otherwise :func:`choose_backend`'s rule
+    on what each backend says of the call."""
+    layer = call.layer
+    if call.traced is not None:
+        return BackendChoice("reference", layer.backend, TRACED)
+    mode = export_mode()
+    if mode is not None:
+        return _choose_for_export(call, mode)
+    return choose_backend(
+        call.owner,
+        layer.backend,
+        native=_NATIVE.unsupported(call),
+        fused=lambda: _FUSED.unsupported(call),
+        fused_faster=_FUSED.faster(call),
+        step_faster=_STEP.faster(call) if layer.backend == "auto" else None,
+    )
+
+
+def run(call: LayerCall, choice: BackendChoice, state: State, weights: list[Tensor]) -> LayerResult:
+    """Run ``call`` on the backend ``choice`` names (see :class:`~rnnx.backends.call.Backend`)."""
+    return REGISTRY[choice.backend].run(call, state, weights)
+
+
+def choose_cell(owner: str, requested: str, *, native: str | None, traced: bool = False) -> BackendChoice:
+    """The backend that runs one step of a cell module: ``native`` is why PyTorch's cell kernel
+    cannot, ``traced`` whether :func:`rnnx.trace` records the cell (then the reference step runs)."""
+    if traced:
+        return BackendChoice("reference", requested, TRACED)
+    return choose_backend(owner, requested, native=native, fused=lambda: SINGLE_STEP)
+
+
+def refuse_packed_export(owner: str, requested: str, packed: bool) -> None:
+    """Refuse a ``PackedSequence`` while ``torch.export`` captures a program, before its lengths
+    (data) are read."""
+    if packed and export_mode() == "graph":
+        choose_for_export(owner, requested, "graph", native=None, random=None, packed=True)
+
+
+def _choose_for_export(call: LayerCall, mode: str) -> BackendChoice:
+    layer = call.layer
+    random = [
+        name
+        for name, active in (
+            ("dropout", layer.dropout > 0 and layer.num_layers > 1),
+            ("zoneout", any(layer.zoneout)),
+            ("recurrent_dropout", layer.recurrent_dropout > 0),
+            ("weight_drop", layer.weight_drop > 0),
+        )
+        if active
+    ]
+    return choose_for_export(
+        call.owner,
+        layer.backend,
+        mode,
+        native=layer.native_unsupported(),
+        random=", ".join(random) if layer.training and random else None,
+        packed=call.seq.packed,
+        onnx_lstm=REGISTRY["onnx-lstm"].unsupported(call),
+    )

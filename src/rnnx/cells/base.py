@@ -62,6 +62,9 @@ class CellStep(ABC):
     #: ``torch.nn``'s name for this cell's native kernel (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``,
     #: ``"RNN_RELU"``), or ``None`` when no native kernel computes it.
     native_mode: str | None = None
+    #: ``torch.nn``'s ``mode`` for the family of this cell, variants or not (``native_mode`` with
+    #: the variants off): what a layer module of it exposes as ``mode``.
+    family_mode: str | None = None
     #: Whether the cell supports ``proj_size`` (a ``weight_hr`` projection of ``h``).
     supports_projection: bool = False
 

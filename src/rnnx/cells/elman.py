@@ -48,7 +48,8 @@ class ElmanStep(CellStep):
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}; got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.layer_norm = layer_norm
-        self.native_mode = None if layer_norm else ("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
+        self.family_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.native_mode = None if layer_norm else self.family_mode
 
     def native_unsupported(self) -> str | None:
         return "layer_norm=True has no native kernel" if self.layer_norm else None

@@ -39,6 +39,7 @@ class GRUStep(CellStep):
     """
 
     num_chunks = 3
+    family_mode = "GRU"
     folds_hidden_bias = False
 
     def __init__(self, *, layer_norm: bool = False) -> None:

@@ -53,6 +53,7 @@ class LSTMStep(CellStep):
     """
 
     num_chunks = 4
+    family_mode = "LSTM"
     state_names = ("h", "c")
     supports_projection = True
 

@@ -22,10 +22,10 @@ from types import TracebackType
 import torch
 from torch import Tensor, nn
 
+from rnnx.backends import SequenceBatch
 from rnnx.cells import CellStep, DirectionWeights, GateRecord, State
 from rnnx.inspection.records import CallTrace, DirectionTrace, lengths_of, pad_steps
 from rnnx.modules import RecurrentCell, RecurrentLayer
-from rnnx.modules.inputs import SequenceBatch
 from rnnx.recurrence.regularize import Zoneout, apply_zoneout, split_zoneout
 
 

@@ -7,33 +7,21 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
-from rnnx._checks import (
-    check_bool,
-    check_flag,
-    check_forget_bias,
-    check_lstm_only,
-    check_matches,
-    check_nonlinearity,
-    check_probability,
-    check_size,
-    check_tensor,
-    check_zoneout,
-)
-from rnnx.backends import TRACED, BackendChoice, check_backend, choose_backend, native_cell
+from rnnx._checks import check_flag, check_matches, check_nonlinearity, check_size, check_tensor
+from rnnx.backends import BackendChoice, check_request, choose_cell, native_cell
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
-from rnnx.modules.compat import TorchCompatible
+from rnnx.modules.base import CellModule, read_state
 from rnnx.modules.inputs import check_cell_features, check_cell_state, unpack_state
+from rnnx.modules.options import LSTMVariantArgs, RegulariserArgs, VariantArgs, read_variants
 from rnnx.modules.precision import cast_all, cell_result_dtypes
-from rnnx.modules.variants import VariantOptions
 from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
 
-
-def _single_step() -> str:
-    """Why a cell never runs on the fused kernels."""
-    return "the fused kernels run whole sequences; a single-step cell has none"
+TAKES = tuple(VariantArgs.__annotations__)
+LSTM_TAKES = tuple(LSTMVariantArgs.__annotations__)
 
 
 class CellTracer(Protocol):
@@ -46,7 +34,7 @@ class CellTracer(Protocol):
         """Keep the state the call returns (after zoneout)."""
 
 
-class RecurrentCell(VariantOptions, TorchCompatible):
+class RecurrentCell(CellModule):
     """One step of any :class:`rnnx.cells.CellStep`, with its own parameters.
 
     The parameters are those of :meth:`CellStep.parameter_shapes` without a layer suffix:
@@ -80,42 +68,26 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
-        backend: str = "auto",
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
+        **regularisers: Unpack[RegulariserArgs],
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if not isinstance(cell, CellStep):
-            raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
-        self.cell = cell
+        self._init_cell(cell, regularisers)
         # As torch.nn's cells: sizes may be 0, bias is read by truth value (bias=0, np.True_).
         self.input_size = check_size(name, "input_size", input_size, minimum=0)
         self.hidden_size = check_size(name, "hidden_size", hidden_size, minimum=0)
         self.bias = check_flag(name, "bias", bias)
-        self.backend = check_backend(name, backend)
-        self.zoneout = check_zoneout(name, zoneout, cell.state_names)
-        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
-        self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         self._hidden_mask: Tensor | None = None
-        if self.backend == "native":  # fail now, not at the first call
-            choose_backend(name, "native", native=self.native_unsupported(training=False), fused=_single_step)
+        check_request(name, self.backend, native=self.native_unsupported(training=False))
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._kinds = list(cell.parameter_shapes(input_size, hidden_size, bias=self.bias).items())
+        self._parameter_kinds = [(kind, kind) for kind, _ in self._kinds]
         for kind, shape in self._kinds:
             self.register_parameter(kind, nn.Parameter(torch.empty(shape, **factory)))
             if kind == "weight_hh" and not self.bias:
                 self.register_parameter("bias_ih", None)
                 self.register_parameter("bias_hh", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Initialise every parameter in registration order with :meth:`CellStep.init_parameter`."""
-        with torch.no_grad():
-            for kind, _ in self._kinds:
-                self.cell.init_parameter(kind, getattr(self, kind), self.hidden_size)
 
     def reset_dropout_mask(self) -> None:
         """Forget the recurrent dropout mask; the next training call draws a new one."""
@@ -174,10 +146,7 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         if self.weight_drop and self.training:
             w = w.replace(weight_hh=drop_weight(w.weight_hh, self.weight_drop, training=True))
         tracer = self._tracer
-        if tracer is None:
-            choice = choose_backend(name, self.backend, native=self.native_unsupported(), fused=_single_step)
-        else:
-            choice = BackendChoice("reference", self.backend, TRACED)
+        choice = choose_cell(name, self.backend, native=self.native_unsupported(), traced=tracer is not None)
         self.backend_choice = choice
         if choice.backend == "native":
             assert self.cell.native_mode is not None
@@ -210,15 +179,11 @@ class RecurrentCell(VariantOptions, TorchCompatible):
         return mask
 
     def _initial_state(self, hx: Any, x: Tensor, is_batched: bool) -> tuple[Tensor, ...]:
-        name = type(self).__name__
-        state_names = self.cell.state_names
+        name, names = type(self).__name__, self.cell.state_names
         if hx is None:
-            return tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in state_names)
-        given = unpack_state(name, hx, state_names)
-        tensors = [check_tensor(name, f"hx ({s})", value) for s, value in zip(state_names, given, strict=True)]
-        state = []
-        for index, (state_name, t) in enumerate(zip(state_names, tensors, strict=True)):
-            arg = f"hx ({state_name})"
+            return tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in names)
+
+        def check_shape(arg: str, index: int, t: Tensor) -> Tensor:
             check_cell_state(
                 name,
                 arg,
@@ -227,11 +192,11 @@ class RecurrentCell(VariantOptions, TorchCompatible):
                 batch=x.shape[0],
                 hidden_size=self.hidden_size,
                 batched=is_batched,
-                names=len(state_names),
+                names=len(names),
             )
-            check_matches(name, arg, t, dtype=x.dtype, device=x.device, what="input")
-            state.append(t if is_batched else t.unsqueeze(0))
-        return tuple(state)
+            return t if is_batched else t.unsqueeze(0)
+
+        return read_state(name, hx, names, like=x, check_shape=check_shape)
 
 
 class RNNCell(RecurrentCell):
@@ -254,30 +219,12 @@ class RNNCell(RecurrentCell):
         nonlinearity: str = "tanh",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
-        backend: str = "auto",
-        layer_norm: bool = False,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        peephole: bool = False,
-        forget_bias: float | None = None,
+        **variants: Unpack[VariantArgs],
     ) -> None:
-        check_lstm_only("RNNCell", peephole=peephole, forget_bias=forget_bias)
+        v = read_variants("RNNCell", variants, takes=TAKES, state_names=("h",))
         self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity, NONLINEARITIES)
-        cell = ElmanStep(nonlinearity, layer_norm=check_bool("RNNCell", "layer_norm", layer_norm))
-        super().__init__(
-            cell,
-            input_size,
-            hidden_size,
-            bias,
-            device,
-            dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
-        )
+        cell = ElmanStep(nonlinearity, layer_norm=v.layer_norm)
+        super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -300,33 +247,12 @@ class LSTMCell(RecurrentCell):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
-        backend: str = "auto",
-        layer_norm: bool = False,
-        peephole: bool = False,
-        forget_bias: float | None = None,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
+        **variants: Unpack[LSTMVariantArgs],
     ) -> None:
-        forget = check_forget_bias("LSTMCell", forget_bias, bias=bias)
-        cell = LSTMStep(
-            layer_norm=check_bool("LSTMCell", "layer_norm", layer_norm),
-            peephole=check_bool("LSTMCell", "peephole", peephole),
-            forget_bias=forget,
-        )
-        super().__init__(
-            cell,
-            input_size,
-            hidden_size,
-            bias,
-            device,
-            dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
-        )
+        bias_on = check_flag("LSTMCell", "bias", bias)  # by truth value, as torch.nn's cells
+        v = read_variants("LSTMCell", variants, takes=LSTM_TAKES, state_names=("h", "c"), bias=bias_on)
+        cell = LSTMStep(layer_norm=v.layer_norm, peephole=v.peephole, forget_bias=v.forget_bias)
+        super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())
 
 
 class GRUCell(RecurrentCell):
@@ -344,25 +270,8 @@ class GRUCell(RecurrentCell):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
-        backend: str = "auto",
-        layer_norm: bool = False,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        peephole: bool = False,
-        forget_bias: float | None = None,
+        **variants: Unpack[VariantArgs],
     ) -> None:
-        check_lstm_only("GRUCell", peephole=peephole, forget_bias=forget_bias)
-        super().__init__(
-            GRUStep(layer_norm=check_bool("GRUCell", "layer_norm", layer_norm)),
-            input_size,
-            hidden_size,
-            bias,
-            device,
-            dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
-        )
+        v = read_variants("GRUCell", variants, takes=TAKES, state_names=("h",))
+        cell = GRUStep(layer_norm=v.layer_norm)
+        super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())

@@ -3,7 +3,6 @@ conversion both ways."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
@@ -66,13 +65,6 @@ class TorchCompatible(nn.Module):
         if cls._torch_class is None:
             raise TypeError(f"{cls.__name__} has no torch.nn counterpart to convert from or to")
         return cls._torch_class
-
-    def reset_parameters(self) -> None:
-        """Draw every parameter from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` in
-        registration order, as ``torch.nn`` does, so the same seed gives the same weights."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
 
     @classmethod
     def from_torch(cls, module: nn.Module, *, backend: str = "auto") -> Self:

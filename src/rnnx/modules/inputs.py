@@ -12,44 +12,14 @@ rnnx's explanation following: a shape that does not fit is an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnx._checks import check_tensor
+from rnnx.backends.call import SequenceBatch
 from rnnx.errors import InputError, NotATensorError, StateRankError, StateStructureError
-
-
-@dataclass
-class SequenceBatch:
-    """A checked input, with what is needed to run it and to shape the result.
-
-    Attributes:
-        data: the input tensor (batched now, even if the user's was not), or packed data.
-        batch_sizes: the packed batch sizes (CPU int64), or ``None`` for a padded input.
-        sorted_indices, unsorted_indices: the packing permutation, or ``None``.
-        batch: number of sequences.
-        is_batched: ``False`` for an unbatched ``(T, I)`` input.
-    """
-
-    data: Tensor
-    batch_sizes: Tensor | None
-    sorted_indices: Tensor | None
-    unsorted_indices: Tensor | None
-    batch: int
-    is_batched: bool
-
-    @property
-    def packed(self) -> bool:
-        return self.batch_sizes is not None
-
-    def steps(self, batch_first: bool) -> int:
-        """Number of time steps ``T``."""
-        if self.batch_sizes is not None:
-            return int(self.batch_sizes.shape[0])
-        return int(self.data.shape[1 if batch_first else 0])
 
 
 def read_input(owner: str, input: object, *, input_size: int, batch_first: bool) -> SequenceBatch:

@@ -10,37 +10,25 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
-from typing_extensions import Self
+from typing_extensions import Self, Unpack
 
-from rnnx._checks import (
-    check_matches,
-    check_probability,
-    check_size,
-    check_switch,
-    check_tensor,
-    check_zoneout,
-)
+from rnnx._checks import check_matches, check_probability, check_size, check_switch
 from rnnx.backends import (
-    TRACED,
     BackendChoice,
-    check_backend,
-    choose_backend,
-    choose_for_export,
-    export_mode,
-    native_layer,
+    LayerCall,
+    SequenceBatch,
+    check_request,
+    choose,
+    refuse_packed_export,
+    run,
 )
-from rnnx.backends.onnx_lstm import onnx_lstm_stack, onnx_lstm_unsupported
 from rnnx.cells import CellStep, DirectionWeights
-from rnnx.fused import fused_faster, fused_scan, fused_unsupported
-from rnnx.fused.stream import evaluation_zoneout, infer_sequence, sequence_faster
-from rnnx.modules.compat import TorchCompatible
-from rnnx.modules.inputs import SequenceBatch, check_layer_state, read_input, unpack_state
-from rnnx.modules.precision import cast_all, layer_result_dtypes, native_autocast_unsupported
-from rnnx.modules.variants import VariantOptions
+from rnnx.modules.base import CellModule, read_state
+from rnnx.modules.inputs import check_layer_state, read_input, unpack_state
+from rnnx.modules.options import RegulariserArgs
+from rnnx.modules.precision import cast_all, layer_result_dtypes
 from rnnx.modules.weights import check_weights
-from rnnx.recurrence import drop_weight, run_stack, scan
-from rnnx.recurrence.graph import graph_stack
-from rnnx.recurrence.masks import global_samples
+from rnnx.recurrence import ScanFn, drop_weight
 
 LAYER_SUFFIX = re.compile(r"_l\d+(_reverse)?$")  # weight_hh_l1_reverse -> weight_hh
 
@@ -56,15 +44,12 @@ TORCH_DTYPE_WORDS = (
 )
 """``torch.nn``'s message for an input whose dtype is not the weights', put first in rnnx's."""
 
-ScanFn = Callable[..., tuple[Tensor, tuple[Tensor, ...]]]
-"""A time loop with the signature of :func:`rnnx.recurrence.scan`."""
-
 LayerTracer = Callable[["RecurrentLayer", SequenceBatch], ScanFn]
 """Set by :func:`rnnx.trace` on a layer it records: gives, for one forward call, the time loop
 that runs the reference steps and records them."""
 
 
-class RecurrentLayer(VariantOptions, TorchCompatible):
+class RecurrentLayer(CellModule):
     """Stacked, optionally bidirectional recurrent layer running any :class:`CellStep`.
 
     This is the machinery behind :class:`rnnx.RNN`, :class:`rnnx.LSTM`, :class:`rnnx.GRU` and
@@ -88,16 +73,14 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         bidirectional: run a second, reversed direction per layer (``D = 2``).
         proj_size: project ``h`` to this width (cells that support it: LSTM).
         device, dtype: of the parameters.
-        backend: ``"auto"``, ``"native"``, ``"fused"`` or ``"reference"``; see
-            :func:`rnnx.backends.choose_backend`. An explicit request that cannot run a call
-            raises ``ValueError`` with the reason; :attr:`backend_choice` tells what ran.
-        zoneout: probability of keeping each state unit's previous value, per element and
-            step, in training (Krueger et al. 2016); a number, or one per state tensor
-            (``(p_h, p_c)`` for LSTM). In evaluation ``s_t = p s_{t-1} + (1 - p) s~_t``.
-        recurrent_dropout: variational dropout on ``h`` where it enters the recurrent
-            weights, one mask per sequence, layer and direction (Gal & Ghahramani 2016).
-        weight_drop: DropConnect on ``weight_hh`` once per forward call in training
-            (Merity et al. 2017).
+        regularisers: ``backend``, ``zoneout``, ``recurrent_dropout``, ``weight_drop``
+            (:class:`rnnx.modules.options.RegulariserArgs`). ``backend`` is ``"auto"``,
+            ``"native"``, ``"fused"`` or ``"reference"`` (:func:`rnnx.backends.choose`): an explicit
+            request that cannot run a call raises ``ValueError`` with the reason, and
+            :attr:`backend_choice` tells what ran. Zoneout keeps each state unit's previous value
+            per element and step in training; in evaluation ``s_t = p s_{t-1} + (1 - p) s~_t``.
+            Recurrent dropout draws one mask per sequence, layer and direction; weight drop one
+            per forward call.
 
     Raises:
         TypeError, ValueError: on arguments of the wrong type or out of range, each named.
@@ -135,17 +118,12 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         proj_size: int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        backend: str = "auto",
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
+        **regularisers: Unpack[RegulariserArgs],
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if not isinstance(cell, CellStep):
-            raise TypeError(f"{name}: cell must be an rnnx.cells.CellStep; got {type(cell).__name__}")
-        self.cell = cell
-        self.mode = cell.native_mode
+        self._init_cell(cell, regularisers)
+        self.mode = cell.family_mode
         # As torch.nn: bias and batch_first must be bools (its kernels take bidirectional only as one).
         self.input_size = check_size(name, "input_size", input_size, minimum=1)
         self.hidden_size = check_size(name, "hidden_size", hidden_size, minimum=1)
@@ -155,10 +133,6 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         self.dropout = check_probability(name, "dropout", dropout)
         self.bidirectional = check_switch(name, "bidirectional", bidirectional)
         self.proj_size = check_size(name, "proj_size", proj_size, minimum=0)
-        self.backend = check_backend(name, backend)
-        self.zoneout = check_zoneout(name, zoneout, cell.state_names)
-        self.recurrent_dropout = check_probability(name, "recurrent_dropout", recurrent_dropout, allow_one=False)
-        self.weight_drop = check_probability(name, "weight_drop", weight_drop, allow_one=False)
         if proj_size and not cell.supports_projection:
             raise ValueError(
                 f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU "
@@ -175,8 +149,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 UserWarning,
                 stacklevel=3,
             )
-        if self.backend == "native":  # fail now, not at the first call
-            choose_backend(name, "native", native=self.native_unsupported(training=False), fused=lambda: None)
+        check_request(name, self.backend, native=self.native_unsupported(training=False))
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         # (name, shape) of every weight, for the check on each forward call.
@@ -194,19 +167,14 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
                 self._flat_weights_names.extend(names)
                 self._weight_shapes.extend(zip(names, shapes.values(), strict=True))
                 self._all_weights.append(names)
-        # Parameter kinds, computed once: forward calls look them up on every call.
-        self._kinds = {name: parameter_kind(name) for name in self._flat_weights_names}
+        self._parameter_kinds = [(n, parameter_kind(n)) for n in self._flat_weights_names]
+        # Looked up on every call.
+        self._kinds = dict(self._parameter_kinds)
         self.reset_parameters()
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    def reset_parameters(self) -> None:
-        """Initialise every parameter in registration order with :meth:`CellStep.init_parameter`."""
-        with torch.no_grad():
-            for name in self._flat_weights_names:
-                self.cell.init_parameter(self._kinds[name], getattr(self, name), self.hidden_size)
 
     @property
     def _flat_weights(self) -> list[Tensor]:
@@ -231,7 +199,8 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             ]
         return weights
 
-    def _direction_weights(self, flat: list[Tensor]) -> list[list[DirectionWeights]]:
+    def direction_weights(self, flat: list[Tensor]) -> list[list[DirectionWeights]]:
+        """``flat`` (in ``torch.nn``'s order) grouped as ``weights[layer][direction]``."""
         by_name = dict(zip(self._flat_weights_names, flat, strict=True))
         groups = [DirectionWeights({self._kinds[n]: by_name[n] for n in names}) for names in self._all_weights]
         d = self.num_directions
@@ -257,27 +226,23 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
 
     def _initial_state(self, hx: object, seq: SequenceBatch, like: Tensor) -> tuple[Tensor, ...]:
         """Zeros, or the user's ``hx`` checked and brought to ``(L*D, B, size)``, sorted."""
-        name = type(self).__name__
-        state_names = self.cell.state_names
         sizes = self.cell.state_sizes(self.hidden_size, self.proj_size)
         rows = self.num_layers * self.num_directions
         if hx is None:
             return tuple(torch.zeros(rows, seq.batch, size, dtype=like.dtype, device=like.device) for size in sizes)
-        given = unpack_state(name, hx, [f"{s}0" for s in state_names])
-        state = []
-        for index, (state_name, size, value) in enumerate(zip(state_names, sizes, given, strict=True)):
-            arg = f"hx ({state_name}0)"
-            t = check_tensor(name, arg, value)
-            expected = (rows, seq.batch, size) if seq.is_batched else (rows, size)
-            which = index if len(state_names) > 1 else None  # torch.nn's hidden[0] / hidden[1] for LSTM
-            check_layer_state(name, arg, t, expected, index=which, batched=seq.is_batched)
-            if not seq.is_batched:
-                t = t.unsqueeze(1)
-            check_matches(name, arg, t, dtype=like.dtype, device=like.device, what="input")
-            if seq.sorted_indices is not None:
-                t = t.index_select(1, seq.sorted_indices)
-            state.append(t)
-        return tuple(state)
+        several = len(sizes) > 1  # torch.nn's hidden[0] / hidden[1] for LSTM
+
+        def check_shape(arg: str, index: int, t: Tensor) -> Tensor:
+            expected = (rows, seq.batch, sizes[index]) if seq.is_batched else (rows, sizes[index])
+            name = type(self).__name__
+            check_layer_state(name, arg, t, expected, index=index if several else None, batched=seq.is_batched)
+            return t if seq.is_batched else t.unsqueeze(1)
+
+        names = [f"{s}0" for s in self.cell.state_names]
+        state = read_state(type(self).__name__, hx, names, like=like, check_shape=check_shape)
+        if seq.sorted_indices is not None:
+            state = tuple(t.index_select(1, seq.sorted_indices) for t in state)
+        return state
 
     def _final_state(self, state: tuple[Tensor, ...], seq: SequenceBatch) -> Any:
         if seq.unsorted_indices is not None:
@@ -312,8 +277,7 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         name = type(self).__name__
         if hx is not None:  # the state's structure first, where torch.nn looks at it
             unpack_state(name, hx, [f"{s}0" for s in self.cell.state_names])
-        if isinstance(input, PackedSequence) and export_mode() == "graph":  # before its lengths are read
-            choose_for_export(name, self.backend, "graph", native=None, random=None, packed=True)
+        refuse_packed_export(name, self.backend, isinstance(input, PackedSequence))  # before its lengths are read
         seq = read_input(name, input, input_size=self.input_size, batch_first=self.batch_first)
         first = getattr(self, self._flat_weights_names[0])
         if isinstance(first, Tensor):  # each weight, this one included, is checked in _call_weights
@@ -328,43 +292,11 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
             )
         state = self._initial_state(hx, seq, seq.data)
         tracer = self._tracer
-        exporting = export_mode() if tracer is None else None
-        if exporting is not None:  # torch.export, torch.jit.trace, torch.onnx.export
-            choice = self._choose_for_export(seq, exporting)
-            if exporting == "trace":  # tracing runs the module's Python as it is
-                self.backend_choice = choice
-        else:
-            choice = self._choose(seq) if tracer is None else BackendChoice("reference", self.backend, TRACED)
+        call = LayerCall(self, seq, None if tracer is None else tracer(self, seq))
+        choice = choose(call)
+        if not torch.compiler.is_exporting():  # torch.export captures a program: no attribute is set
             self.backend_choice = choice
-        backend = choice.backend
-        weights = self._call_weights(seq.data)
-        if backend in ("graph", "onnx-lstm"):
-            return self._graph(seq, state, weights, onnx_lstm=backend == "onnx-lstm")
-        # Each row's global sample index keys its random masks (rnnx.sample_offset).
-        samples = global_samples(seq.batch, seq.sorted_indices) if self.training else None
-        if tracer is not None:  # rnnx.trace: the reference loop, recording every step
-            output, final = self._reference(seq, state, weights, samples, scan_fn=tracer(self, seq))
-        elif backend == "native":
-            assert self.cell.native_mode is not None
-            output, final = native_layer(
-                self.cell.native_mode,
-                seq.data,
-                seq.batch_sizes,
-                state,
-                weights,
-                bias=self.bias,
-                num_layers=self.num_layers,
-                dropout=self.dropout,
-                training=self.training,
-                bidirectional=self.bidirectional,
-                batch_first=self.batch_first,
-                samples=samples,
-            )
-        elif backend == "step":
-            output, final = self._step_kernel(seq, state, weights)
-        else:
-            scan_fn = fused_scan if backend == "fused" else scan
-            output, final = self._reference(seq, state, weights, samples, scan_fn=scan_fn)
+        output, final = run(call, choice, state, self._call_weights(seq.data))
         dtypes = layer_result_dtypes(self.cell, seq.data, state, first, packed=seq.packed, proj_size=self.proj_size)
         if dtypes is not None:  # autocast: torch.nn's dtypes, whichever backend ran
             output, final = output.to(dtypes[0]), cast_all(final, dtypes[1])
@@ -374,132 +306,6 @@ class RecurrentLayer(VariantOptions, TorchCompatible):
         if not seq.is_batched:
             output = output.squeeze(0 if self.batch_first else 1)
         return output, self._final_state(final, seq)
-
-    def _choose(self, seq: SequenceBatch) -> BackendChoice:
-        """The backend for this call (see :func:`rnnx.backends.choose_backend`)."""
-        like = seq.data
-        return choose_backend(
-            type(self).__name__,
-            self.backend,
-            native=self.native_unsupported()
-            or native_autocast_unsupported(self.cell, like, packed=seq.packed, proj_size=self.proj_size),
-            fused=lambda: fused_unsupported(self.cell, dtype=like.dtype, device=like.device),
-            fused_faster=fused_faster(
-                self.cell,
-                like.device,
-                seq.steps(self.batch_first),
-                proj_size=self.proj_size,
-                packed=seq.packed,
-                inference=not torch.is_grad_enabled() and not self.training,
-                batch=seq.batch,
-            ),
-            step_faster=sequence_faster(
-                self.cell,
-                device=like.device,
-                dtype=like.dtype,
-                batch=seq.batch,
-                bidirectional=self.bidirectional,
-                packed=seq.packed,
-                training=self.training,
-            )
-            if self.backend == "auto"
-            else None,
-        )
-
-    def _step_kernel(
-        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor]
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Inference through the streaming step kernel (:func:`rnnx.fused.stream.infer_sequence`)."""
-        x = seq.data.transpose(0, 1) if self.batch_first else seq.data
-        layers = [d[0] for d in self._direction_weights(weights)]
-        zoneout = evaluation_zoneout(self.zoneout)
-        output, final = infer_sequence(self, self.cell, layers, zoneout, weights, x.contiguous(), state)
-        return (output.transpose(0, 1) if self.batch_first else output), final
-
-    def _choose_for_export(self, seq: SequenceBatch, mode: str) -> BackendChoice:
-        """The backend that exports this call (see :func:`rnnx.backends.choose_for_export`)."""
-        random = [
-            name
-            for name, active in (
-                ("dropout", self.dropout > 0 and self.num_layers > 1),
-                ("zoneout", any(self.zoneout)),
-                ("recurrent_dropout", self.recurrent_dropout > 0),
-                ("weight_drop", self.weight_drop > 0),
-            )
-            if active
-        ]
-        return choose_for_export(
-            type(self).__name__,
-            self.backend,
-            mode,
-            native=self.native_unsupported(),
-            random=", ".join(random) if self.training and random else None,
-            packed=seq.packed,
-            onnx_lstm=onnx_lstm_unsupported(
-                self.cell,
-                proj_size=self.proj_size,
-                zoneout=self.zoneout,
-                packed=seq.packed,
-                onnx_export=torch.onnx.is_in_onnx_export(),
-            ),
-        )
-
-    def _graph(
-        self, seq: SequenceBatch, state: tuple[Tensor, ...], weights: list[Tensor], *, onnx_lstm: bool = False
-    ) -> tuple[Any, Any]:
-        """The call as one scan over time (:func:`rnnx.recurrence.graph.graph_stack`), or with
-        ``onnx_lstm`` as ONNX's ``LSTM`` node per layer (:mod:`rnnx.backends.onnx_lstm`), for export."""
-        x = seq.data.transpose(0, 1) if self.batch_first else seq.data
-        if onnx_lstm:
-            output, final = onnx_lstm_stack(x, state, self._direction_weights(weights), hidden_size=self.hidden_size)
-        else:
-            output, final = graph_stack(
-                self.cell, x, state, self._direction_weights(weights), zoneout=self.zoneout if any(self.zoneout) else ()
-            )
-        if self.batch_first:
-            output = output.transpose(0, 1)
-        if not seq.is_batched:
-            output = output.squeeze(0 if self.batch_first else 1)
-        return output, self._final_state(final, seq)
-
-    def _reference(
-        self,
-        seq: SequenceBatch,
-        state: tuple[Tensor, ...],
-        weights: list[Tensor],
-        samples: tuple[int, ...] | None = None,
-        *,
-        scan_fn: ScanFn = scan,
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """The machinery of :mod:`rnnx.recurrence` with the time loop ``scan_fn`` (the reference
-        :func:`~rnnx.recurrence.scan`, the fused one, or a tracing one)."""
-        x = seq.data
-        if seq.batch_sizes is not None:
-            batch_sizes = seq.batch_sizes.tolist()
-        else:
-            if self.batch_first:
-                x = x.transpose(0, 1)
-            steps, batch, features = x.shape
-            x = x.reshape(steps * batch, features)  # the packed layout with B rows per step
-            batch_sizes = [batch] * steps
-        out, final = run_stack(
-            self.cell,
-            x,
-            batch_sizes,
-            state,
-            self._direction_weights(weights),
-            dropout=self.dropout,
-            training=self.training,
-            zoneout=self.zoneout if any(self.zoneout) else (),
-            recurrent_dropout=self.recurrent_dropout,
-            samples=samples,
-            scan_fn=scan_fn,
-        )
-        if seq.batch_sizes is None:
-            out = out.view(len(batch_sizes), seq.batch, out.shape[-1])
-            if self.batch_first:
-                out = out.transpose(0, 1)
-        return out, final
 
     # -- interop ----------------------------------------------------------------------------
 

@@ -7,17 +7,29 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from typing_extensions import Unpack
 
-from rnnx._checks import check_bool, check_choice, check_forget_bias, check_lstm_only, check_nonlinearity
+from rnnx._checks import check_choice, check_nonlinearity
 from rnnx.cells import NONLINEARITIES, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules.layer import RecurrentLayer
+from rnnx.modules.options import (
+    LSTMVariantArgs,
+    RegulariserArgs,
+    VariantArgs,
+    read_variants,
+)
+
+TAKES = tuple(VariantArgs.__annotations__)
+LSTM_TAKES = tuple(LSTMVariantArgs.__annotations__)
 
 Recurrent = RecurrentLayer
 """Run any :class:`rnnx.cells.CellStep` with every layer option; see :class:`RecurrentLayer`."""
 
 _VARIANTS_DOC = """
-    Variants (keyword-only, all off by default; off is exactly ``torch.nn``):
+    Variants (keyword-only, all off by default; off is exactly ``torch.nn``;
+    :mod:`rnnx.modules.options`):
 
+    - ``backend``: ``"auto"``, ``"native"``, ``"fused"`` or ``"reference"``.
     - ``layer_norm``: layer-normalised products (Ba, Kiros & Hinton 2016), see the cell.
     - ``zoneout``: keep each state unit's previous value with probability ``p`` (Krueger et
       al. 2016); a number or ``(p_h, p_c)`` for LSTM.
@@ -51,19 +63,13 @@ class RNN(RecurrentLayer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         *,
-        backend: str = "auto",
         proj_size: int = 0,
-        layer_norm: bool = False,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        peephole: bool = False,
-        forget_bias: float | None = None,
+        **variants: Unpack[VariantArgs],
     ) -> None:
-        check_lstm_only("RNN", peephole=peephole, forget_bias=forget_bias)
+        v = read_variants("RNN", variants, takes=TAKES, state_names=("h",))
         self.nonlinearity = check_nonlinearity("RNN", nonlinearity, NONLINEARITIES)
         super().__init__(
-            ElmanStep(nonlinearity, layer_norm=check_bool("RNN", "layer_norm", layer_norm)),
+            ElmanStep(nonlinearity, layer_norm=v.layer_norm),
             input_size,
             hidden_size,
             num_layers,
@@ -74,12 +80,8 @@ class RNN(RecurrentLayer):
             proj_size=proj_size,
             device=device,
             dtype=dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
+            **v.regularisers(),
         )
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -112,23 +114,11 @@ class LSTM(RecurrentLayer):
         proj_size: int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
-        backend: str = "auto",
-        layer_norm: bool = False,
-        peephole: bool = False,
-        forget_bias: float | None = None,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
+        **variants: Unpack[LSTMVariantArgs],
     ) -> None:
-        forget = check_forget_bias("LSTM", forget_bias, bias=bias)
-        cell = LSTMStep(
-            layer_norm=check_bool("LSTM", "layer_norm", layer_norm),
-            peephole=check_bool("LSTM", "peephole", peephole),
-            forget_bias=forget,
-        )
+        v = read_variants("LSTM", variants, takes=LSTM_TAKES, state_names=("h", "c"), bias=bias)
         super().__init__(
-            cell,
+            LSTMStep(layer_norm=v.layer_norm, peephole=v.peephole, forget_bias=v.forget_bias),
             input_size,
             hidden_size,
             num_layers,
@@ -139,12 +129,8 @@ class LSTM(RecurrentLayer):
             proj_size=proj_size,
             device=device,
             dtype=dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
+            **v.regularisers(),
         )
-        self.mode = "LSTM"
 
 
 class GRU(RecurrentLayer):
@@ -170,18 +156,12 @@ class GRU(RecurrentLayer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         *,
-        backend: str = "auto",
         proj_size: int = 0,
-        layer_norm: bool = False,
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        peephole: bool = False,
-        forget_bias: float | None = None,
+        **variants: Unpack[VariantArgs],
     ) -> None:
-        check_lstm_only("GRU", peephole=peephole, forget_bias=forget_bias)
+        v = read_variants("GRU", variants, takes=TAKES, state_names=("h",))
         super().__init__(
-            GRUStep(layer_norm=check_bool("GRU", "layer_norm", layer_norm)),
+            GRUStep(layer_norm=v.layer_norm),
             input_size,
             hidden_size,
             num_layers,
@@ -192,12 +172,8 @@ class GRU(RecurrentLayer):
             proj_size=proj_size,
             device=device,
             dtype=dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
+            **v.regularisers(),
         )
-        self.mode = "GRU"
 
 
 class IndRNN(RecurrentLayer):
@@ -226,10 +202,7 @@ class IndRNN(RecurrentLayer):
         bidirectional: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        backend: str = "auto",
-        zoneout: float | tuple[float, ...] = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
+        **regularisers: Unpack[RegulariserArgs],
     ) -> None:
         self.nonlinearity = check_choice("IndRNN", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(
@@ -243,8 +216,5 @@ class IndRNN(RecurrentLayer):
             bidirectional=bidirectional,
             device=device,
             dtype=dtype,
-            backend=backend,
-            zoneout=zoneout,
-            recurrent_dropout=recurrent_dropout,
-            weight_drop=weight_drop,
+            **regularisers,
         )

@@ -36,10 +36,9 @@ from torch import Tensor, nn
 from torch.nn.modules.module import register_module_parameter_registration_hook
 
 from rnnx._checks import check_int, check_matches, check_tensor
+from rnnx.backends.step import stream_kernel
 from rnnx.cells import DirectionWeights
 from rnnx.errors import InputError
-from rnnx.fused.function import fused_kind
-from rnnx.fused.stream import StackKernel, evaluation_zoneout
 from rnnx.modules.cell import RecurrentCell
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.weights import check_weights
@@ -269,34 +268,22 @@ class Stream:
         module = self.module
         if not self._packable:
             return False
-        if fused_kind(module.cell) is None:
-            self._packable = False
-            return False
         name = type(module).__name__
         if isinstance(module, RecurrentLayer):
             flat = module._flat_weights
             check_weights(name, module._weight_shapes, flat, x)
-            layers = [d[0] for d in module._direction_weights(flat)]
+            layers = [d[0] for d in module.direction_weights(flat)]
         else:
             flat = [getattr(module, kind) for kind, _ in module._kinds]
             check_weights(name, module._kinds, flat, x)
             layers = [DirectionWeights(dict(zip((k for k, _ in module._kinds), flat, strict=True)))]
-        zoneout = module.zoneout
-        dtypes = {t.dtype for t in flat if isinstance(t, Tensor)}
-        if (
-            dtypes != {x.dtype}
-            or x.dtype not in (torch.float32, torch.float64)
-            or any(t.device != x.device for t in flat)
-        ):
+        compiled = stream_kernel(module.cell, layers, module.zoneout, flat, self._state, x)
+        if compiled is None:
             self._packable = False
             return False
-        p = evaluation_zoneout(zoneout)
-        buffers = tuple(s.detach().to(x.dtype).contiguous().clone() for s in self._state)
-        if len(buffers) == 1:
-            buffers = (buffers[0], buffers[0].new_empty(0))
-        kernel = StackKernel(module.cell, layers, [p] * len(layers), buffers[0], buffers[1], flat)
+        kernel, buffers = compiled
         self._step = kernel.stack.step  # the bound method keeps the compiled stack alive
-        self._kernel_state = buffers[: len(self._state)]
+        self._kernel_state = buffers
         self._state = self._kernel_state
         return True
 

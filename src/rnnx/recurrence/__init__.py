@@ -3,7 +3,7 @@ the cell-agnostic regularisers (zoneout, recurrent dropout, weight drop)."""
 
 from rnnx.recurrence.masks import sample_offset
 from rnnx.recurrence.regularize import drop_weight, recurrent_dropout_mask, zoneout_masks
-from rnnx.recurrence.scan import scan
+from rnnx.recurrence.scan import ScanFn, scan
 from rnnx.recurrence.stack import run_stack
 
-__all__ = ["drop_weight", "recurrent_dropout_mask", "run_stack", "sample_offset", "scan", "zoneout_masks"]
+__all__ = ["ScanFn", "drop_weight", "recurrent_dropout_mask", "run_stack", "sample_offset", "scan", "zoneout_masks"]

@@ -10,12 +10,31 @@ sequences are active, because packing sorts them by decreasing length.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.recurrence.regularize import Zoneout, apply_zoneout, split_zoneout
+
+
+class ScanFn(Protocol):
+    """A time loop: what :func:`scan` is, and what may replace it in :func:`rnnx.recurrence.run_stack`
+    (rnnx's fused kernel, :func:`rnnx.fused.fused_scan`; the loop :func:`rnnx.trace` records
+    with). It takes and returns what :func:`scan` does, for the same result."""
+
+    def __call__(
+        self,
+        cell: CellStep,
+        gi: Tensor,
+        batch_sizes: Sequence[int],
+        state0: State,
+        w: DirectionWeights,
+        *,
+        reverse: bool = False,
+        zoneout: Sequence[Zoneout] | None = None,
+    ) -> tuple[Tensor, State]: ...
 
 
 def scan(

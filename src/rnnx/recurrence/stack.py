@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.recurrence.regularize import CallMasks, Zoneout, call_masks, eval_zoneout
-from rnnx.recurrence.scan import scan
+from rnnx.recurrence.scan import ScanFn, scan
 
 
 def run_stack(
@@ -24,7 +24,7 @@ def run_stack(
     zoneout: Sequence[float] = (),
     recurrent_dropout: float = 0.0,
     samples: Sequence[int] | None = None,
-    scan_fn: Callable[..., tuple[Tensor, State]] = scan,
+    scan_fn: ScanFn = scan,
 ) -> tuple[Tensor, State]:
     """Run ``len(weights)`` layers of ``cell``, each in one or two directions.
 
@@ -46,7 +46,8 @@ def run_stack(
         recurrent_dropout: variational dropout probability on ``h`` entering ``W_hh``.
         samples: the global sample index of each batch row ``(B,)``, in the order the rows
             run; ``None``: the rows' positions plus :func:`rnnx.sample_offset`'s offset.
-        scan_fn: the time loop, :func:`~rnnx.recurrence.scan` or a fused one with its signature.
+        scan_fn: the time loop (a :class:`~rnnx.recurrence.scan.ScanFn`): :func:`~rnnx.recurrence.scan`,
+            the fused one, or a recording one.
 
     Returns:
         ``(out, final)``: ``out`` is ``(N, D*P)``, the last layer's outputs with the forward
