@@ -38,4 +38,3 @@ class FusedBackend:
 
     def run(self, call: LayerCall, state: State, weights: list[Tensor]) -> LayerResult:
         return run_recurrence(call, state, weights, fused_scan)
-

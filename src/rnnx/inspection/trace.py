@@ -26,7 +26,8 @@ from rnnx.backends import SequenceBatch
 from rnnx.cells import CellStep, DirectionWeights, GateRecord, State
 from rnnx.inspection.records import CallTrace, DirectionTrace, lengths_of, pad_steps
 from rnnx.modules import RecurrentCell, RecurrentLayer
-from rnnx.recurrence.regularize import Zoneout, apply_zoneout, split_zoneout
+from rnnx.recurrence.regularize import Zoneout
+from rnnx.recurrence.scan import scan
 
 
 @dataclass
@@ -177,10 +178,7 @@ class _LayerRecorder:
 
 
 class _TracedScan:
-    """:func:`rnnx.recurrence.scan`, step for step, keeping what each step computed.
-
-    The loop is the reference one repeated (rather than a hook inside it) so that the
-    untraced loop carries no per-step check; the tests hold the two to identical outputs."""
+    """:func:`rnnx.recurrence.scan` with a recorder that keeps what each step computed."""
 
     def __init__(self, owner: Trace, call: CallTrace, seq: SequenceBatch) -> None:
         self.owner = owner
@@ -198,31 +196,10 @@ class _TracedScan:
         reverse: bool = False,
         zoneout: Sequence[Zoneout] | None = None,
     ) -> tuple[Tensor, State]:
-        steps = torch.split(gi, list(batch_sizes))
-        keeps = (
-            split_zoneout(zoneout, batch_sizes) if zoneout is not None and any(z is not None for z in zoneout) else None
-        )
-        order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
-        gates: list[GateRecord] = [{} for _ in steps]
-        states: list[State] = [() for _ in steps]
-        finished: list[State] = []
-        state = state0 if not reverse else tuple(s[: batch_sizes[-1]] for s in state0)
-        for t in order:
-            active, current = batch_sizes[t], state[0].shape[0]
-            if active < current:
-                finished.append(tuple(s[active:] for s in state))
-                state = tuple(s[:active] for s in state)
-            elif active > current:
-                state = tuple(torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True))
-            new = cell.step_recording(steps[t], state, w, gates[t])
-            state = apply_zoneout(state, new, keeps[t]) if keeps is not None else new
-            states[t] = state
-        outputs = [s[0] for s in states]
-        if finished:
-            pieces = [state, *reversed(finished)]
-            state = tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
-        self._record(cell, gates, states, batch_sizes)
-        return torch.cat(outputs), state
+        steps = _Steps(len(batch_sizes))
+        out, final = scan(cell, gi, batch_sizes, state0, w, reverse=reverse, zoneout=zoneout, recorder=steps)
+        self._record(cell, steps.gates, steps.states, batch_sizes)
+        return out, final
 
     def _record(self, cell: CellStep, gates: list[GateRecord], states: list[State], batch_sizes: Sequence[int]) -> None:
         index = len(self.call.directions)
@@ -248,6 +225,21 @@ class _TracedScan:
         if self.owner.keep_graph:
             hs = [s[0] for s in states]
             self.owner.live.append(LiveStates(self.call, layer, direction, hs, batch, unsorted))
+
+
+class _Steps:
+    """The :class:`rnnx.recurrence.scan.StepRecorder` of one direction: each step's gate
+    activations and kept state, in time order."""
+
+    def __init__(self, steps: int) -> None:
+        self.gates: list[GateRecord] = [{} for _ in range(steps)]
+        self.states: list[State] = [() for _ in range(steps)]
+
+    def step(self, cell: CellStep, t: int, gi: Tensor, state: State, w: DirectionWeights) -> State:
+        return cell.step_recording(gi, state, w, self.gates[t])
+
+    def keep(self, t: int, state: State) -> None:
+        self.states[t] = state
 
 
 class _CellRecorder:

@@ -19,6 +19,20 @@ from rnnx.cells.base import CellStep, DirectionWeights, State
 from rnnx.recurrence.regularize import Zoneout, apply_zoneout, split_zoneout
 
 
+class StepRecorder(Protocol):
+    """What watches :func:`scan` step by step (:func:`rnnx.trace` does): it computes each step in
+    the cell's place, so that it can keep the gate activations, and sees each state the loop
+    keeps (after zoneout)."""
+
+    def step(self, cell: CellStep, t: int, gi: Tensor, state: State, w: DirectionWeights) -> State:
+        """``cell.step(gi, state, w)`` at time step ``t``, recorded."""
+        ...
+
+    def keep(self, t: int, state: State) -> None:
+        """The state after step ``t``, the rows active at ``t``."""
+        ...
+
+
 class ScanFn(Protocol):
     """A time loop: what :func:`scan` is, and what may replace it in :func:`rnnx.recurrence.run_stack`
     (rnnx's fused kernel, :func:`rnnx.fused.fused_scan`; the loop :func:`rnnx.trace` records
@@ -46,6 +60,7 @@ def scan(
     *,
     reverse: bool = False,
     zoneout: Sequence[Zoneout] | None = None,
+    recorder: StepRecorder | None = None,
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over the hoisted input projection of a whole sequence batch.
 
@@ -57,6 +72,7 @@ def scan(
         w: the weights of this layer and direction (with its recurrent dropout mask).
         reverse: run from the last step to the first.
         zoneout: per state tensor, see :data:`rnnx.recurrence.regularize.Zoneout`.
+        recorder: computes and keeps every step (:func:`rnnx.trace`), or ``None``.
 
     Returns:
         ``(out, final)``: ``out`` is ``(N, P)``, the emitted ``h`` for every row in the same
@@ -78,8 +94,10 @@ def scan(
             state = tuple(s[:active] for s in state)
         elif active > current:  # backward: longer sequences start here, from their own state
             state = tuple(torch.cat([s, s0[current:active]]) for s, s0 in zip(state, state0, strict=True))
-        new = cell.step(steps[t], state, w)
+        new = cell.step(steps[t], state, w) if recorder is None else recorder.step(cell, t, steps[t], state, w)
         state = apply_zoneout(state, new, keeps[t]) if keeps is not None else new
+        if recorder is not None:
+            recorder.keep(t, state)
         outputs.append(state[0])
     if reverse:
         outputs.reverse()
