@@ -180,10 +180,3 @@ def check_forget_bias(owner: str, value: object, *, bias: bool) -> float | None:
     if not bias:
         raise ValueError(f"{owner}: forget_bias={value} needs bias=True; got bias=False")
     return float(value)
-
-
-def check_lstm_only(owner: str, **options: object) -> None:
-    """Reject LSTM-only options (``peephole``, ``forget_bias``) given to another cell."""
-    for name, value in options.items():
-        if value not in (None, False):
-            raise ValueError(f"{owner}: {name} is only supported by LSTM; got {name}={value!r}")
