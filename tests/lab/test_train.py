@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -10,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnx.lab.checkpoint import latest_checkpoint
+from rnnx.lab.checkpoint import STATE_TYPES, latest_checkpoint
 from rnnx.lab.config import TrainConfig
-from rnnx.lab.train import ProgressEvent, TrainingDivergedError, evaluate, learning_rate, train
+from rnnx.lab.train import ProgressEvent, RunState, TrainingDivergedError, evaluate, learning_rate, train
 
 TINY = {"seq_len": 6, "train_size": 96, "valid_size": 32, "test_size": 32}
 
@@ -78,6 +79,10 @@ def test_run_directory_contents(tmp_path: Path) -> None:
     assert len(trainer["optimizer"]["state"]) == len(list(result.network.parameters()))
     state = json.loads((run / "checkpoints" / "epoch-0004" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (4, 24)
+    # state.json holds the loop's RunState, key for key, in the order runs have always written
+    assert list(state) == list(STATE_TYPES) == [f.name for f in dataclasses.fields(RunState)]
+    assert RunState.from_json(state).to_json() == state
+    assert (state["curve"], state["best_metric"]) == (result.curve, result.best_metric)
     assert not list(run.rglob("*.tmp"))
     with pytest.raises(
         ValueError, match=r"already holds a run \(last checkpoint epoch-0004\); continue it with resume"

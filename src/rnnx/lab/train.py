@@ -26,7 +26,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
 from rnnx.lab.outputs import Output
 from rnnx.lab.rundir import check_device, check_run_dir, check_vocab
 from rnnx.lab.runs import saved_task
-from rnnx.lab.tasks import Task, get_task
+from rnnx.lab.tasks import Batch, Task, get_task
 from rnnx.recurrence import sample_offset
 
 
@@ -261,6 +261,132 @@ def train(
             dist.destroy_process_group()
 
 
+@dataclass
+class RunState:
+    """Where a run is and what it has measured so far: what each checkpoint's ``state.json`` holds
+    and resume restores (its keys are :data:`rnnx.lab.checkpoint.STATE_TYPES`, in this order)."""
+
+    epoch: int = 0  # epochs done
+    step: int = 0  # optimizer steps done
+    samples: int = 0  # training sequences seen, over all processes
+    train_seconds: float = 0.0  # evaluation excluded
+    curve: list[float] = field(default_factory=list)  # the validation metric after each epoch
+    train_loss: list[float] = field(default_factory=list)  # the mean training loss of each epoch
+    epoch_seconds: list[float] = field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the best one, for patience
+    steps_to_halfway: int | None = None
+    stopped_early: bool = False  # by target or patience
+    peak_memory_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> RunState:
+        """The state of a ``state.json`` that :func:`~rnnx.lab.checkpoint.check_state` accepted."""
+        return cls(**{f.name: state[f.name] for f in fields(cls)})
+
+
+@dataclass
+class _Loop:
+    """The parts of one run that every epoch uses, fixed for the run."""
+
+    config: TrainConfig
+    task: Task
+    model: nn.Module
+    trainer: nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    rank: int
+    world: int
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    run_dir: Path | None
+    progress: Callable[[ProgressEvent], None] | None
+
+    def finished(self, state: RunState) -> bool:
+        return state.stopped_early or state.epoch >= self.epochs or state.step >= self.total_steps
+
+    def train_epoch(self, state: RunState) -> list[float]:
+        """The optimizer steps of epoch ``state.epoch`` (fewer where the step budget ends); the loss
+        of each. Raises :class:`TrainingDivergedError` at a loss that is not finite."""
+        config, epoch = self.config, state.epoch
+        self.model.train()
+        losses: list[float] = []
+        shards = self.task.batches(
+            "train", config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, rank=self.rank,
+            world_size=self.world, drop_last=self.world > 1,
+        )  # fmt: skip
+        for k, batch in enumerate(shards):
+            if k >= self.steps_per_epoch or state.step >= self.total_steps:
+                break
+            losses.append(self.step(state, batch))
+            if not math.isfinite(losses[-1]):
+                where = f"step {state.step} (epoch {epoch + 1}, batch {k + 1} of {self.steps_per_epoch})"
+                raise _diverged(f"the training loss is {losses[-1]} at {where}", self.run_dir, epoch)
+            if self.progress is not None:
+                self.progress(ProgressEvent("step", epoch, self.epochs, state.step, self.steps_per_epoch, losses[-1]))
+        return losses
+
+    def step(self, state: RunState, batch: Batch) -> float:
+        """One optimizer step on this process's shard of a global batch; the global batch's loss."""
+        config = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(config, state.step, self.total_steps)
+        batch = batch.to(self.device)
+        with sample_offset(self.rank * (config.batch_size // self.world)):  # this shard's first global sample
+            loss = self.task.loss(self.task.forward(self.trainer, batch), batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+        self.optimizer.step()
+        state.step += 1
+        state.samples += len(batch.targets) * self.world
+        reported = loss.detach()
+        if self.world > 1:  # report the global batch's loss, not this process's shard's
+            reported = reported.clone()
+            dist.all_reduce(reported)
+            reported /= self.world
+        return float(reported)
+
+    def validate(self, state: RunState) -> float:
+        """The validation metric after the epoch just trained; :class:`TrainingDivergedError` when it
+        is not finite."""
+        config, task = self.config, self.task
+        metric = evaluate(self.model, task, "valid", batch_size=config.eval_batch_size, device=str(self.device))
+        if not math.isfinite(metric):
+            where = f"after epoch {state.epoch + 1} (step {state.step})"
+            raise _diverged(f"the validation {task.metric} is {metric} {where}", self.run_dir, state.epoch)
+        return metric
+
+    def record(self, state: RunState, metric: float, losses: list[float], seconds: float) -> bool:
+        """Count the epoch just trained in ``state``: its time, metric and mean loss, the best epoch,
+        the steps to halfway, and whether the target or patience stops the run. Whether ``metric``
+        is a new best."""
+        task, config, epoch = self.task, self.config, state.epoch
+        state.epoch = epoch + 1
+        state.train_seconds += seconds
+        state.epoch_seconds.append(seconds)
+        state.curve.append(metric)
+        state.train_loss.append(sum(losses) / max(1, len(losses)))
+        new_best = state.best_metric is None or task.better(metric, state.best_metric)
+        if new_best:
+            state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
+        else:
+            state.bad_epochs += 1
+        reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
+        if state.steps_to_halfway is None and reached:
+            state.steps_to_halfway = state.step
+        target = config.target
+        on_target = target is not None and (metric <= target if task.lower_is_better else metric >= target)
+        state.stopped_early = on_target or (config.patience is not None and state.bad_epochs >= config.patience)
+        return new_best
+
+
 def _train(
     config: TrainConfig,
     run_dir: Path | None,
@@ -273,143 +399,140 @@ def _train(
     rank: int,
     world: int,
 ) -> TrainResult:
+    assert config.hidden_size is not None  # resolve() filled it
+    assert config.epochs is not None
+    assert config.lr is not None
     if resume and run_dir is not None:
         task = saved_task(config, run_dir / "config.json")
     else:
         task = get_task(config.task, **config.task_options)
-    assert config.hidden_size is not None  # resolve() filled it
-    assert config.epochs is not None
-    assert config.lr is not None
     hidden = config.hidden_size
     if config.match_params is not None and given is None:
         hidden = matched_hidden_size(config.model, task, config.match_params, num_layers=config.num_layers)
-    seed_everything(config.seed)  # before building: the seed decides the initial weights
-    if given is None:
-        model = build_model(
-            config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout
-        )
-    else:
-        model = given
-    model.to(device)
+    model = _model(config, task, hidden, given).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-    batches_per_epoch = (
-        len(task.train) // config.batch_size if world > 1 else math.ceil(len(task.train) / config.batch_size)
-    )
-    if batches_per_epoch < 1:
-        raise ValueError(
-            f"batch_size {config.batch_size} is larger than the training split ({len(task.train)} examples)"
-        )
-    steps_per_epoch = min(batches_per_epoch, config.steps_per_epoch or batches_per_epoch)
-    total_steps = (
-        config.epochs * steps_per_epoch if max_steps is None else min(max_steps, config.epochs * steps_per_epoch)
-    )
-
-    state: dict[str, Any] = {
-        "epoch": 0, "step": 0, "samples": 0, "train_seconds": 0.0, "curve": [], "train_loss": [], "epoch_seconds": [],
-        "best_metric": None, "best_epoch": 0, "bad_epochs": 0, "steps_to_halfway": None, "stopped_early": False,
-        "peak_memory_bytes": 0,
-    }  # fmt: skip
-    if run_dir is not None:
-        check_vocab(run_dir, task)
-    run = None
-    if run_dir is not None and rank == 0:
-        run = Output.existing(run_dir, "run") if resume else Output.claim(run_dir, "run")
-        if not resume:
-            write_json(run_dir / "config.json", config.to_dict())
-        if task.vocab is not None and not (run_dir / "vocab.json").exists():
-            write_json(run_dir / "vocab.json", list(task.vocab))  # lets rnnx generate notice a changed text
-    best_weights = copy.deepcopy(model.state_dict())
+    steps_per_epoch, total_steps = _step_budget(config, task, world, max_steps)
+    out = _open_run_dir(config, run_dir, task, rank, resume)
+    state, best_weights = RunState(), copy.deepcopy(model.state_dict())
     if checkpoint is not None and run_dir is not None:
-        state = load_checkpoint(run_dir, checkpoint, model, optimizer)
-        if checkpoint.best_sha256 is not None:
-            path, digest = best_weights_file(run_dir, checkpoint)
-            best_model = copy.deepcopy(model)
-            load_weights(path, best_model, sha256=digest)
-            best_weights = best_model.state_dict()
-            if run is not None and path != run_dir / BEST:  # killed before best.safetensors was rewritten
-                save_tensors(run_dir / BEST, best_weights)
-
+        state, best = _resume(run_dir, checkpoint, model, optimizer, rewrite_best=out is not None)
+        best_weights = best_weights if best is None else best
     trainer: nn.Module = model
     if world > 1:
         trainer = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    loop = _Loop(
+        config=config,
+        task=task,
+        model=model,
+        trainer=trainer,
+        optimizer=optimizer,
+        device=device,
+        rank=rank,
+        world=world,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        run_dir=run_dir,
+        progress=progress,
+    )
     memory = PeakMemory(device)
     memory.start()
-    finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
-    while not finished:
-        epoch = state["epoch"]
-        model.train()
-        started, losses = time.perf_counter(), []
-        shards = task.batches(
-            "train", config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, rank=rank, world_size=world,
-            drop_last=world > 1,
-        )  # fmt: skip
-        for k, batch in enumerate(shards):
-            if k >= steps_per_epoch or state["step"] >= total_steps:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, state["step"], total_steps)
-            batch = batch.to(device)
-            with sample_offset(rank * (config.batch_size // world)):  # this shard's first global sample
-                loss = task.loss(task.forward(trainer, batch), batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            state["step"] += 1
-            state["samples"] += len(batch.targets) * world
-            reported = loss.detach()
-            if world > 1:  # report the global batch's loss, not this process's shard's
-                reported = reported.clone()
-                dist.all_reduce(reported)
-                reported /= world
-            losses.append(float(reported))
-            if not math.isfinite(losses[-1]):
-                where = f"step {state['step']} (epoch {epoch + 1}, batch {k + 1} of {steps_per_epoch})"
-                raise _diverged(f"the training loss is {losses[-1]} at {where}", run_dir, epoch)
-            if progress is not None:
-                progress(ProgressEvent("step", epoch, config.epochs, state["step"], steps_per_epoch, losses[-1]))
+    while not loop.finished(state):
+        started = time.perf_counter()
+        losses = loop.train_epoch(state)
         seconds = time.perf_counter() - started
-        metric = evaluate(model, task, "valid", batch_size=config.eval_batch_size, device=str(device))
-        if not math.isfinite(metric):
-            where = f"after epoch {epoch + 1} (step {state['step']})"
-            raise _diverged(f"the validation {task.metric} is {metric} {where}", run_dir, epoch)
-        state["epoch"] = epoch + 1
-        state["train_seconds"] += seconds
-        state["epoch_seconds"].append(seconds)
-        state["curve"].append(metric)
-        state["train_loss"].append(sum(losses) / max(1, len(losses)))
-        new_best = state["best_metric"] is None or task.better(metric, state["best_metric"])
+        metric = loop.validate(state)
+        new_best = loop.record(state, metric, losses, seconds)
         if new_best:
-            state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
             best_weights = copy.deepcopy(model.state_dict())
-        else:
-            state["bad_epochs"] += 1
-        reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
-        if state["steps_to_halfway"] is None and reached:
-            state["steps_to_halfway"] = state["step"]
-        on_target = config.target is not None and (
-            metric <= config.target if task.lower_is_better else metric >= config.target
-        )
-        state["stopped_early"] = on_target or (config.patience is not None and state["bad_epochs"] >= config.patience)
-        state["peak_memory_bytes"] = max(state["peak_memory_bytes"], memory.peak())
-        finished = state["stopped_early"] or state["epoch"] >= config.epochs or state["step"] >= total_steps
-        if run is not None:
-            save_checkpoint(run, epoch=epoch + 1, model=model, optimizer=optimizer, state=state, new_best=new_best)
-        if progress is not None:
-            mean_loss = state["train_loss"][-1]
-            progress(
-                ProgressEvent("epoch", epoch + 1, config.epochs, state["step"], steps_per_epoch, mean_loss, metric)
+        state.peak_memory_bytes = max(state.peak_memory_bytes, memory.peak())
+        if out is not None:
+            save_checkpoint(
+                out, epoch=state.epoch, model=model, optimizer=optimizer, state=state.to_json(), new_best=new_best
             )
+        if progress is not None:
+            mean_loss = state.train_loss[-1]
+            progress(ProgressEvent("epoch", state.epoch, config.epochs, state.step, steps_per_epoch, mean_loss, metric))
+    result = _result(config, task, model, state, hidden, world, memory.what, best_weights, device)
+    if out is not None:
+        write_json(out.root / "result.json", result.to_dict())
+    return result
 
+
+def _model(config: TrainConfig, task: Task, hidden: int, given: nn.Module | None) -> nn.Module:
+    """The model to train, after seeding: ``config.model`` built for ``task``, or ``given``."""
+    seed_everything(config.seed)  # before building: the seed decides the initial weights
+    if given is None:
+        return build_model(config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout)
+    return given
+
+
+def _step_budget(config: TrainConfig, task: Task, world: int, max_steps: int | None) -> tuple[int, int]:
+    """``(steps_per_epoch, total_steps)``; data parallelism drops each epoch's incomplete batch."""
+    assert config.epochs is not None
+    size, n = config.batch_size, len(task.train)
+    batches_per_epoch = n // size if world > 1 else math.ceil(n / size)
+    if batches_per_epoch < 1:
+        raise ValueError(f"batch_size {size} is larger than the training split ({n} examples)")
+    steps_per_epoch = min(batches_per_epoch, config.steps_per_epoch or batches_per_epoch)
+    total_steps = config.epochs * steps_per_epoch
+    return steps_per_epoch, total_steps if max_steps is None else min(max_steps, total_steps)
+
+
+def _open_run_dir(config: TrainConfig, run_dir: Path | None, task: Task, rank: int, resume: bool) -> Output | None:
+    """The run directory process 0 writes (``None`` for the other processes and in-memory runs):
+    claimed, with ``config.json`` and a text task's ``vocab.json``, for a new run."""
+    if run_dir is None:
+        return None
+    check_vocab(run_dir, task)
+    if rank != 0:
+        return None
+    out = Output.existing(run_dir, "run") if resume else Output.claim(run_dir, "run")
+    if not resume:
+        write_json(run_dir / "config.json", config.to_dict())
+    if task.vocab is not None and not (run_dir / "vocab.json").exists():
+        write_json(run_dir / "vocab.json", list(task.vocab))  # lets rnnx generate notice a changed text
+    return out
+
+
+def _resume(
+    run_dir: Path, checkpoint: Pointer, model: nn.Module, optimizer: torch.optim.Optimizer, *, rewrite_best: bool
+) -> tuple[RunState, dict[str, Any] | None]:
+    """Load the checkpoint into ``model`` and ``optimizer`` and restore the RNG states; the run's
+    state and its best weights so far (``None`` when the pointer names none). ``rewrite_best``
+    (process 0): repair ``best.safetensors`` when a kill came before it was rewritten."""
+    state = RunState.from_json(load_checkpoint(run_dir, checkpoint, model, optimizer))
+    if checkpoint.best_sha256 is None:
+        return state, None
+    path, digest = best_weights_file(run_dir, checkpoint)
+    best_model = copy.deepcopy(model)
+    load_weights(path, best_model, sha256=digest)
+    best_weights = best_model.state_dict()
+    if rewrite_best and path != run_dir / BEST:  # killed before best.safetensors was rewritten
+        save_tensors(run_dir / BEST, best_weights)
+    return state, best_weights
+
+
+def _result(
+    config: TrainConfig,
+    task: Task,
+    model: nn.Module,
+    state: RunState,
+    hidden: int,
+    world: int,
+    memory_measure: str,
+    best_weights: dict[str, Any],
+    device: torch.device,
+) -> TrainResult:
+    """What the run measured; the test metric with the best weights, the model left with its final ones."""
     final_weights = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_weights)
     test_metric = evaluate(model, task, "test", batch_size=config.eval_batch_size, device=str(device))
     model.load_state_dict(final_weights)
-    result = TrainResult(
+    assert state.best_metric is not None  # at least one epoch was evaluated
+    return TrainResult(
         task=task.name,
         metric=task.metric,
         lower_is_better=task.lower_is_better,
@@ -418,23 +541,20 @@ def _train(
         params=count_parameters(model),
         hidden_size=hidden,
         seed=config.seed,
-        steps=state["step"],
-        curve=list(state["curve"]),
-        train_loss=list(state["train_loss"]),
-        epoch_seconds=list(state["epoch_seconds"]),
-        best_metric=float(state["best_metric"]),
-        best_epoch=state["best_epoch"],
-        final_metric=float(state["curve"][-1]),
+        steps=state.step,
+        curve=list(state.curve),
+        train_loss=list(state.train_loss),
+        epoch_seconds=list(state.epoch_seconds),
+        best_metric=float(state.best_metric),
+        best_epoch=state.best_epoch,
+        final_metric=float(state.curve[-1]),
         test_metric=test_metric,
-        train_seconds=state["train_seconds"],
-        samples_per_second=state["samples"] / max(state["train_seconds"], 1e-9),
-        peak_memory_bytes=state["peak_memory_bytes"],
-        peak_memory_measure=memory.what,
-        steps_to_halfway=state["steps_to_halfway"],
-        stopped_early=state["stopped_early"],
+        train_seconds=state.train_seconds,
+        samples_per_second=state.samples / max(state.train_seconds, 1e-9),
+        peak_memory_bytes=state.peak_memory_bytes,
+        peak_memory_measure=memory_measure,
+        steps_to_halfway=state.steps_to_halfway,
+        stopped_early=state.stopped_early,
         world_size=world,
         network=model,
     )
-    if run is not None:
-        write_json(run.root / "result.json", result.to_dict())
-    return result
