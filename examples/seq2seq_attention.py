@@ -13,11 +13,16 @@ and free-running, are printed per source-length bucket.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
 from rnnx import seq2seq
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.metrics import translation_scores
+from rnnx.lab.tasks import get_task
+from rnnx.lab.train import ProgressEvent, train
 
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
@@ -32,15 +37,15 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    task = seq2seq.get_task(
-        "reverse",
-        seed=args.seed,
-        train_size=args.train_size,
-        valid_size=100,
-        test_size=args.test_size,
-        min_length=args.min_length,
-        max_length=args.max_length,
-    )
+    options = {
+        "seed": args.seed,
+        "train_size": args.train_size,
+        "valid_size": 100,
+        "test_size": args.test_size,
+        "min_length": args.min_length,
+        "max_length": args.max_length,
+    }
+    task = get_task("reverse", **options).info["pairs"]
     buckets = list(range(args.min_length, args.max_length + 1, args.bucket))
     results: dict[str, list[float]] = {}
     for attention in (None, "general"):
@@ -49,18 +54,32 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         config = seq2seq.Seq2SeqConfig(cell="gru", embedding_dim=32, hidden_size=args.hidden, attention=attention)
         model = seq2seq.Seq2Seq.from_config(config, task.src_vocab, task.tgt_vocab)
         start = time.perf_counter()
+        losses: list[float] = []
 
-        def report(step: int, loss: float, name: str = name) -> None:
-            if step % max(1, args.steps // 5) == 0:
-                print(f"  {name}: step {step:5d}  loss {loss:.4f}", flush=True)
+        def report(event: ProgressEvent, name: str = name, losses: list[float] = losses) -> None:
+            if event.kind != "step":
+                return
+            losses.append(event.loss)
+            if event.step % max(1, args.steps // 5) == 0:
+                print(f"  {name}: step {event.step:5d}  loss {event.loss:.4f}", flush=True)
 
-        train_config = seq2seq.TrainConfig(steps=args.steps, batch_size=64, lr=3e-3, seed=args.seed)
-        losses = seq2seq.train(model, task.train, train_config, callback=report)
+        run = TrainConfig(
+            task="reverse",
+            task_options=options,
+            model=f"gru:attention={attention or 'none'}",  # labels the run; the model is the one above
+            hidden_size=args.hidden,
+            epochs=math.ceil(args.steps * 64 / args.train_size),  # the passes that hold --steps batches
+            batch_size=64,
+            lr=3e-3,
+            schedule="constant",
+            seed=args.seed,
+        )
+        train(run, model=model, progress=report, max_steps=args.steps)
         seconds = time.perf_counter() - start
         row = []
         for low in buckets:
             pairs = [p for p in task.test if low <= len(p[0]) < low + args.bucket]
-            row.append(seq2seq.evaluate(model, pairs)["exact_match"] if pairs else float("nan"))
+            row.append(translation_scores(model, pairs)["exact_match"] if pairs else float("nan"))
         results[name] = row
         print(f"{name}: {args.steps} steps in {seconds:.0f} s, final loss {losses[-1]:.4f}", flush=True)
     width = max(len(n) for n in results)

@@ -1,8 +1,9 @@
 """Date normalisation with an attentional encoder-decoder: "Mar 12, 2021" -> "2021-03-12".
 
-Trains on the generated ``dates`` task of :mod:`rnnx.seq2seq.tasks` (nine source formats,
-years 1950-2049, slashes month first, dots day first) and reports exact match and token
-accuracy on the held-out test split, decoded free-running (greedy and beam search).
+Trains, with the lab's ``train``, on the generated ``dates`` task of
+:mod:`rnnx.lab.tasks.translation` (nine source formats, years 1950-2049, slashes month first,
+dots day first) and reports exact match and token accuracy on the held-out test split, decoded
+free-running (greedy and beam search).
 
     python examples/seq2seq_dates.py                 # the documented run
     python examples/seq2seq_dates.py --steps 20      # a quick check that it runs
@@ -11,11 +12,16 @@ accuracy on the held-out test split, decoded free-running (greedy and beam searc
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
 from rnnx import seq2seq
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.metrics import translation_scores
+from rnnx.lab.tasks import get_task
+from rnnx.lab.train import ProgressEvent, train
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -30,9 +36,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--save", help="folder to save the trained model to")
     args = parser.parse_args(argv)
 
-    task = seq2seq.get_task(
-        "dates", seed=args.seed, train_size=args.train_size, valid_size=500, test_size=args.test_size
-    )
+    options = {"seed": args.seed, "train_size": args.train_size, "valid_size": 500, "test_size": args.test_size}
+    task = get_task("dates", **options).info["pairs"]
     torch.manual_seed(args.seed)
     config = seq2seq.Seq2SeqConfig(
         cell=args.cell,
@@ -46,20 +51,26 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"dates: {len(task.train)} train / {len(task.test)} test pairs, e.g. {task.train[0]}")
     print(f"model: {sum(p.numel() for p in model.parameters())} parameters, {args.cell}, {args.attention} attention")
 
-    def report(step: int, loss: float) -> None:
-        if step % max(1, args.steps // 10) == 0:
-            print(f"  step {step:5d}  loss {loss:.4f}", flush=True)
+    def report(event: ProgressEvent) -> None:
+        if event.kind == "step" and event.step % max(1, args.steps // 10) == 0:
+            print(f"  step {event.step:5d}  loss {event.loss:.4f}", flush=True)
 
-    start = time.perf_counter()
-    seq2seq.train(
-        model,
-        task.train,
-        seq2seq.TrainConfig(steps=args.steps, batch_size=64, lr=3e-3, seed=args.seed),
-        callback=report,
+    run = TrainConfig(
+        task="dates",
+        task_options=options,
+        model=f"{args.cell}:attention={args.attention},bidirectional,bridge=linear",  # labels the run
+        hidden_size=args.hidden,
+        epochs=math.ceil(args.steps * 64 / args.train_size),  # the passes that hold --steps batches
+        batch_size=64,
+        lr=3e-3,
+        schedule="constant",
+        seed=args.seed,
     )
+    start = time.perf_counter()
+    train(run, model=model, progress=report, max_steps=args.steps)
     seconds = time.perf_counter() - start
-    greedy = seq2seq.evaluate(model, task.test)
-    beam = seq2seq.evaluate(model, task.test, strategy="beam", beam_size=5)
+    greedy = translation_scores(model, task.test)
+    beam = translation_scores(model, task.test, strategy="beam", beam_size=5)
     print(f"trained {args.steps} steps in {seconds:.0f} s")
     print(f"test exact match: greedy {greedy['exact_match']:.2%}, beam(5) {beam['exact_match']:.2%}")
     print(f"test token accuracy: greedy {greedy['token_accuracy']:.2%}, beam(5) {beam['token_accuracy']:.2%}")

@@ -46,7 +46,7 @@ RANK = {
     "cli": 12,
 }
 
-DEPRECATED: set[str] = set()
+DEPRECATED: set[str] = {"rnnx.seq2seq._moved"}
 """Modules kept for one release at an old import path, re-exporting (with a ``DeprecationWarning``)
 names that moved to a package above them: the one kind of upward import allowed (CHANGELOG.md)."""
 

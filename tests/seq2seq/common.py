@@ -9,6 +9,9 @@ import torch
 from torch import Tensor
 
 from rnnx import seq2seq
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.tasks.translation import TranslationBatch, TranslationData, generate_pairs
+from rnnx.lab.train import train
 
 SRC_V, TGT_V = 9, 8
 
@@ -73,22 +76,28 @@ TRAINED = {
 }
 
 
+REVERSE = {"seed": 0, "train_size": 2000, "valid_size": 50, "test_size": 60, "min_length": 2, "max_length": 7}
+
+
 @functools.cache
-def reverse_task() -> seq2seq.Task:
-    return seq2seq.get_task("reverse", seed=0, train_size=2000, valid_size=50, test_size=60, min_length=2, max_length=7)
+def reverse_task() -> TranslationData:
+    return generate_pairs("reverse", **REVERSE)
 
 
 @functools.cache
 def trained_model(kind: str) -> seq2seq.Seq2Seq:
-    """A tiny model trained for a few steps on short reversals: not accurate, but its outputs
-    end at different lengths for different sources, which random weights rarely do."""
+    """A tiny model trained (by the lab) for a few steps on short reversals: not accurate, but its
+    outputs end at different lengths for different sources, which random weights rarely do."""
     task = reverse_task()
     torch.manual_seed(0)
     config = seq2seq.Seq2SeqConfig(embedding_dim=8, hidden_size=12, **TRAINED[kind])
     model = seq2seq.Seq2Seq.from_config(config, task.src_vocab, task.tgt_vocab)
-    seq2seq.train(model, task.train, seq2seq.TrainConfig(steps=40, batch_size=32, lr=1e-2))
+    run = TrainConfig(
+        task="reverse", task_options=REVERSE, model="gru", hidden_size=12, batch_size=32, lr=1e-2, schedule="constant"
+    )
+    train(run, model=model, max_steps=60)  # the held-out batch's outputs then end at 4 or more lengths
     return model.eval()
 
 
-def held_out_batch(size: int = 6) -> seq2seq.Batch:
+def held_out_batch(size: int = 6) -> TranslationBatch:
     return reverse_task().batches("test", batch_size=size)[0]

@@ -1,4 +1,4 @@
-"""translate and evaluate: a str is one source, a list or tuple of sources is a batch; anything
+"""translate: a str is one source, a list or tuple of sources is a batch; anything
 else is a TypeError naming its position; rnnx translate reads a saved folder and answers a
 damaged one with one line and exit code 2."""
 
@@ -57,25 +57,6 @@ def test_tokens_outside_the_vocabulary_become_unknown() -> None:
 def test_bad_sources_are_named(sources: object, error: type[Exception], pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         seq2seq.translate(trained_model("context"), sources)  # type: ignore[call-overload]
-
-
-@pytest.mark.parametrize(
-    ("data", "error", "pattern"),
-    [
-        (
-            None,
-            TypeError,
-            r"evaluate: data must be a list of \(source, target\) pairs or of Batch objects; got NoneType",
-        ),
-        ("ab", TypeError, r"evaluate: data must be a list .* got str"),
-        ([("ab", "ba"), None], TypeError, r"evaluate: data\[1\] must be a \(source, target\) pair; got NoneType"),
-        ([("ab", 3)], TypeError, r"evaluate: data\[0\]\[1\] must be a str or a list/tuple of token strs; got int"),
-        ([("ab", "")], ValueError, r"evaluate: data\[0\] has an empty target"),
-    ],
-)
-def test_bad_evaluate_data_is_named(data: object, error: type[Exception], pattern: str) -> None:
-    with pytest.raises(error, match=pattern):
-        seq2seq.evaluate(trained_model("context"), data)  # type: ignore[arg-type]
 
 
 def test_cli_translates_a_saved_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

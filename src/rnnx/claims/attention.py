@@ -1,16 +1,18 @@
 """Claim 6: the encoder-decoder's fixed context vector loses information on long inputs;
 attention fixes it.
 
-Measured with :mod:`rnnx.seq2seq` on string reversal, inputs of mixed lengths: two GRU
-encoder-decoders of the same size, trained the same number of steps, one passing only the
-encoder's final state to the decoder (Sutskever, Vinyals & Le 2014; Cho et al. 2014) and one
-also attending over every encoder state (Luong, Pham & Manning 2015, "general" score). Then
-greedy decoding on the validation pairs, token accuracy per source length (Bahdanau, Cho &
-Bengio 2015 show the fixed vector's accuracy falling with length).
+Measured on the lab's string reversal task, inputs of mixed lengths: two GRU encoder-decoders
+(:class:`rnnx.seq2seq.Seq2Seq`) of the same size, trained by the lab's
+:func:`~rnnx.lab.train.train` for the same number of steps, one passing only the encoder's final
+state to the decoder (Sutskever, Vinyals & Le 2014; Cho et al. 2014) and one also attending over
+every encoder state (Luong, Pham & Manning 2015, "general" score). Then greedy decoding on the
+validation pairs, token accuracy per source length (:func:`~rnnx.lab.metrics.translation_scores`;
+Bahdanau, Cho & Bengio 2015 show the fixed vector's accuracy falling with length).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,11 @@ import torch
 
 from rnnx.claims.base import DEPENDS, FAILS, HOLDS, UNDECIDED, Claim, Settings, Verdict, combine
 from rnnx.inspection.plots import new_figure, save_figure
-from rnnx.seq2seq import Seq2Seq, Seq2SeqConfig, TrainConfig, evaluate, get_task, train
+from rnnx.lab.config import TrainConfig
+from rnnx.lab.metrics import translation_scores
+from rnnx.lab.tasks import get_task
+from rnnx.lab.train import train
+from rnnx.seq2seq import Seq2Seq, Seq2SeqConfig
 
 MODELS = {"context vector": None, "attention": "general"}
 DROP = 0.10  # a fall in token accuracy of 10 points from the shortest to the longest inputs is a loss
@@ -28,9 +34,11 @@ LEARNED = 0.5  # token accuracy on the shortest inputs below this: the model did
 def measure(settings: Settings) -> dict[str, Any]:
     low, high = (4, 15) if settings.quick else (4, 31)
     steps = 500 if settings.quick else 3000
-    task = get_task("reverse", min_length=low, max_length=high, train_size=6000, valid_size=600, test_size=10)
+    options = {"min_length": low, "max_length": high, "train_size": 6000, "valid_size": 600, "test_size": 10}
+    task = get_task("reverse", **options)
+    pairs = task.info["pairs"]
     by_length: dict[int, list[tuple[str, str]]] = {}
-    for pair in task.valid:
+    for pair in pairs.valid:
         by_length.setdefault(len(pair[0]), []).append(pair)
     buckets = [(a, min(a + 3, high)) for a in range(low, high + 1, 4)]  # 4 lengths per bucket
     accuracy: dict[str, dict[str, float]] = {}
@@ -39,11 +47,22 @@ def measure(settings: Settings) -> dict[str, Any]:
         for seed in range(settings.seeds):
             torch.manual_seed(seed)
             config = Seq2SeqConfig(cell="gru", embedding_dim=32, hidden_size=64, attention=attention)
-            model = Seq2Seq.from_config(config, task.src_vocab, task.tgt_vocab)
-            train(model, task.train, TrainConfig(steps=steps, batch_size=64, lr=3e-3, seed=seed))
+            model = Seq2Seq.from_config(config, pairs.src_vocab, pairs.tgt_vocab)
+            run = TrainConfig(
+                task="reverse",
+                task_options=options,
+                model=f"gru:attention={attention or 'none'}",  # labels the run; the model is the one above
+                hidden_size=64,
+                epochs=math.ceil(steps * 64 / options["train_size"]),  # the passes that hold `steps` batches
+                batch_size=64,
+                lr=3e-3,
+                schedule="constant",
+                seed=seed,
+            )
+            train(run, model=model, max_steps=steps)
             for a, b in buckets:
-                pairs = [p for n in range(a, b + 1) for p in by_length.get(n, [])]
-                scores[f"{a}-{b}"].append(evaluate(model, pairs)["token_accuracy"])
+                chosen = [p for n in range(a, b + 1) for p in by_length.get(n, [])]
+                scores[f"{a}-{b}"].append(translation_scores(model, chosen)["token_accuracy"])
         accuracy[label] = {k: sum(v) / len(v) for k, v in scores.items()}
     return {
         "lengths": [low, high],

@@ -52,6 +52,7 @@ from rnnx.lab.rundir import check_device, check_run_dir, check_vocab
 from rnnx.lab.runs import saved_task
 from rnnx.lab.tasks import Batch, Task, get_task
 from rnnx.recurrence import sample_offset
+from rnnx.seq2seq import Seq2Seq
 
 
 class TrainingDivergedError(ValueError):
@@ -462,10 +463,17 @@ def _train(
 
 
 def _model(config: TrainConfig, task: Task, hidden: int, given: nn.Module | None) -> nn.Module:
-    """The model to train, after seeding: ``config.model`` built for ``task``, or ``given``."""
+    """The model to train, after seeding: ``config.model`` built for ``task``, or ``given``; an
+    encoder-decoder given with vocabularies must have the task's."""
     seed_everything(config.seed)  # before building: the seed decides the initial weights
     if given is None:
         return build_model(config.model, task, hidden_size=hidden, num_layers=config.num_layers, dropout=config.dropout)
+    vocabs = (given.src_vocab, given.tgt_vocab) if isinstance(given, Seq2Seq) else (None, None)
+    if task.kind == "seq2seq" and vocabs != (None, None) and vocabs != (task.info["src_vocab"], task.info["tgt_vocab"]):
+        raise ValueError(
+            f"model: its vocabularies are not those of task {task.name!r} with these options; build it "
+            "with the task's own, task.info['src_vocab'] and task.info['tgt_vocab']"
+        )
     return given
 
 

@@ -1,4 +1,4 @@
-"""The encoder-decoder model: encoder, bridge, decoder; training forward and generation."""
+"""The encoder-decoder model: encoder, bridge, decoder; training forward, its loss and generation."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ class Seq2SeqOutput:
 
     logits: Tensor
     attention: Tensor | None
+
+
+def sequence_loss(logits: Tensor, gold: Tensor, *, pad_id: int) -> Tensor:
+    """Mean cross-entropy over the non-pad gold tokens.
+
+    Args:
+        logits: ``(B, T, V)`` (a :class:`Seq2SeqOutput`'s). gold: ``(B, T)`` ids; positions equal to
+            ``pad_id`` are ignored (``ignore_index``), so padding never contributes to the loss or
+            its gradient.
+    """
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=pad_id)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The seq2seq tasks in the lab: the same pairs as rnnx.seq2seq, the baseline, the model, the score."""
+"""The seq2seq tasks in the lab: the generated pairs as tensors, the baseline, the model, the score."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnnx.lab.metrics import translation_scores
 from rnnx.lab.models import build_model
 from rnnx.lab.tasks import get_task
+from rnnx.lab.tasks.translation import generate_pairs
 from rnnx.lab.train import evaluate
 from rnnx.seq2seq import Seq2Seq
-from rnnx.seq2seq import evaluate as seq2seq_evaluate
-from rnnx.seq2seq import tasks as seq2seq_tasks
 
 SIZES = {"train_size": 60, "valid_size": 20, "test_size": 20}
 
@@ -21,9 +21,10 @@ SIZES = {"train_size": 60, "valid_size": 20, "test_size": 20}
 @pytest.mark.parametrize(
     ("name", "options"), [("reverse", {}), ("sort", {"max_length": 6}), ("addition", {"max_digits": 2}), ("dates", {})]
 )
-def test_splits_hold_the_seq2seq_pairs(name: str, options: dict[str, int]) -> None:
+def test_splits_hold_the_generated_pairs(name: str, options: dict[str, int]) -> None:
     task = get_task(name, seed=3, **SIZES, **options)
-    source = seq2seq_tasks.get_task(name, seed=3, **SIZES, **options)
+    source = generate_pairs(name, seed=3, **SIZES, **options)
+    assert task.info["pairs"] == source
     src_vocab, tgt_vocab = task.info["src_vocab"], task.info["tgt_vocab"]
     for split in ("train", "valid", "test"):
         data = task.split(split)
@@ -37,7 +38,7 @@ def test_splits_hold_the_seq2seq_pairs(name: str, options: dict[str, int]) -> No
     assert (task.kind, task.metric, task.lower_is_better) == ("seq2seq", "exact_match", False)
 
 
-def test_model_step_and_score_against_seq2seq_evaluate() -> None:
+def test_model_step_and_score_against_translation_scores() -> None:
     task = get_task("reverse", **SIZES)
     torch.manual_seed(0)
     model = build_model("gru:attention=dot,layer_norm", task, hidden_size=8)
@@ -49,7 +50,7 @@ def test_model_step_and_score_against_seq2seq_evaluate() -> None:
     assert torch.isfinite(loss)
     for p in model.parameters():
         p.data.add_(0.5 * torch.randn_like(p))  # some non-trivial predictions
-    oracle = seq2seq_evaluate(model, seq2seq_tasks.get_task("reverse", **SIZES).valid)["exact_match"]
+    oracle = translation_scores(model, generate_pairs("reverse", **SIZES).valid)["exact_match"]
     assert evaluate(model, task, "valid", batch_size=7) == pytest.approx(oracle)
 
 

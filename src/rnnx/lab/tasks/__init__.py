@@ -15,8 +15,8 @@ addition   seq2seq         exact_match       max_digits, *_size, seed
 dates      seq2seq         exact_match       formats, *_size, seed
 =========  ==============  ================  ==========================================
 
-The seq2seq tasks come from :mod:`rnnx.seq2seq.tasks`; their models are encoder-decoders
-(:class:`rnnx.seq2seq.Seq2Seq`), scored by greedy decoding.
+The seq2seq tasks are generated string pairs (:mod:`rnnx.lab.tasks.translation`); their models
+are encoder-decoders (:class:`rnnx.seq2seq.Seq2Seq`), scored by greedy decoding.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnx.seq2seq.model import sequence_loss
+
 KINDS = ("regression", "classification", "language_model", "seq2seq")
 METRICS = ("mse", "accuracy", "cross_entropy", "bits_per_char", "exact_match")
 LOWER_IS_BETTER = {"mse": True, "accuracy": False, "cross_entropy": True, "bits_per_char": True, "exact_match": False}
@@ -170,10 +172,7 @@ class Task:
         if self.kind == "regression":
             return F.mse_loss(output, batch.targets)
         if self.kind == "seq2seq":
-            gold = batch.targets[:, 1 : output.shape[1] + 1]
-            return F.cross_entropy(
-                output.reshape(-1, output.shape[-1]), gold.reshape(-1), ignore_index=self.info["pad_id"]
-            )
+            return sequence_loss(output, batch.targets[:, 1 : output.shape[1] + 1], pad_id=self.info["pad_id"])
         return F.cross_entropy(output.reshape(-1, output.shape[-1]), batch.targets.reshape(-1))
 
     def score(self, model: nn.Module, batch: Batch) -> tuple[float, int]:
@@ -181,7 +180,7 @@ class Task:
         seq2seq model decodes greedily, free-running, and counts exact matches."""
         if self.kind != "seq2seq":
             return self.metric_sums(self.forward(model, batch), batch)
-        from rnnx.seq2seq.metrics import score_batch
+        from rnnx.lab.metrics import score_batch  # which imports the translation tasks, built on this module
 
         reference, lengths = batch.targets[:, 1:], batch.extra["tgt_lengths"] - 1  # without <sos>
         seq2seq: Any = model  # an rnnx.seq2seq.Seq2Seq

@@ -1,5 +1,5 @@
-"""Generated tasks: correct targets, determinism by seed, held-out splits disjoint from
-training, documented date conventions, batching."""
+"""The generated translation pairs: correct targets, determinism by seed, held-out splits disjoint
+from training, documented date conventions, batching."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import datetime
 import pytest
 import torch
 
-from rnnx.seq2seq import EOS_ID, PAD_ID, SOS_ID, get_task, make_batches, tasks
+from rnnx.lab.tasks.translation import DATE_FORMATS, NAMES, WEEKDAYS, generate_pairs, make_batches
+from rnnx.seq2seq import EOS_ID, PAD_ID, SOS_ID, Vocab
 
 
-@pytest.mark.parametrize("name", tasks.TASKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_deterministic_by_seed_and_splits_disjoint(name: str) -> None:
-    a = get_task(name, seed=3, train_size=300, valid_size=50, test_size=50)
-    b = get_task(name, seed=3, train_size=300, valid_size=50, test_size=50)
-    c = get_task(name, seed=4, train_size=300, valid_size=50, test_size=50)
+    a = generate_pairs(name, seed=3, train_size=300, valid_size=50, test_size=50)
+    b = generate_pairs(name, seed=3, train_size=300, valid_size=50, test_size=50)
+    c = generate_pairs(name, seed=4, train_size=300, valid_size=50, test_size=50)
     assert a.train == b.train
     assert a.valid == b.valid
     assert a.test == b.test
@@ -29,14 +30,14 @@ def test_deterministic_by_seed_and_splits_disjoint(name: str) -> None:
 
 
 def test_reverse_sort_addition_targets() -> None:
-    rev = get_task("reverse", train_size=30, valid_size=5, test_size=5, num_symbols=4, min_length=2, max_length=3)
+    rev = generate_pairs("reverse", train_size=30, valid_size=5, test_size=5, num_symbols=4, min_length=2, max_length=3)
     for s, t in rev.train:
         assert t == s[::-1]
         assert 2 <= len(s) <= 3
         assert set(s) <= set("abcd")
-    for s, t in get_task("sort", train_size=50, valid_size=5, test_size=5).train:
+    for s, t in generate_pairs("sort", train_size=50, valid_size=5, test_size=5).train:
         assert t == "".join(sorted(s))
-    add = get_task("addition", train_size=200, valid_size=5, test_size=5, max_digits=3)
+    add = generate_pairs("addition", train_size=200, valid_size=5, test_size=5, max_digits=3)
     for s, t in add.train:
         x, y = s.split("+")
         assert int(t) == int(x) + int(y)
@@ -45,7 +46,7 @@ def test_reverse_sort_addition_targets() -> None:
 
 def test_date_formats_render_the_documented_conventions() -> None:
     day = datetime.date(2021, 3, 12)  # a Friday
-    rendered = {name: fmt(day) for name, fmt in tasks.DATE_FORMATS.items()}
+    rendered = {name: fmt(day) for name, fmt in DATE_FORMATS.items()}
     assert rendered == {
         "d_month_yyyy": "12 March 2021",
         "d_mon_yyyy": "12 Mar 2021",
@@ -60,7 +61,7 @@ def test_date_formats_render_the_documented_conventions() -> None:
 
 
 def test_dates_targets_parse_back_to_the_source_date() -> None:
-    task = get_task("dates", seed=1, train_size=400, valid_size=10, test_size=10)
+    task = generate_pairs("dates", seed=1, train_size=400, valid_size=10, test_size=10)
     for source, target in task.train:
         date = datetime.date.fromisoformat(target)
         assert datetime.date(1950, 1, 1) <= date <= datetime.date(2049, 12, 31)
@@ -77,8 +78,8 @@ def test_dates_targets_parse_back_to_the_source_date() -> None:
             parsed = datetime.datetime.strptime(source, "%Y%m%d").date()
         else:
             words = source.replace(",", "").split()
-            if words[0] in tasks.WEEKDAYS:
-                assert words[0] == tasks.WEEKDAYS[date.weekday()]
+            if words[0] in WEEKDAYS:
+                assert words[0] == WEEKDAYS[date.weekday()]
                 words = words[1:]
             text = " ".join(words)
             for pattern in ("%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y"):
@@ -88,12 +89,12 @@ def test_dates_targets_parse_back_to_the_source_date() -> None:
                 except ValueError:
                     continue
         assert parsed == date, source
-    only = get_task("dates", train_size=20, valid_size=5, test_size=5, formats=["dd.mm.yyyy"])
+    only = generate_pairs("dates", train_size=20, valid_size=5, test_size=5, formats=["dd.mm.yyyy"])
     assert all(s.count(".") == 2 for s, _ in only.train)
 
 
 def test_batches_pad_and_report_lengths() -> None:
-    task = get_task("reverse", train_size=20, valid_size=5, test_size=5)
+    task = generate_pairs("reverse", train_size=20, valid_size=5, test_size=5)
     batch = make_batches([("abc", "cba"), ("a", "a")], task.src_vocab, task.tgt_vocab, batch_size=4)[0]
     v = task.src_vocab
     assert batch.src.tolist() == [[v.index("a"), v.index("b"), v.index("c")], [v.index("a"), PAD_ID, PAD_ID]]
@@ -114,18 +115,21 @@ def test_batches_pad_and_report_lengths() -> None:
     ("call", "pattern"),
     [
         (
-            lambda: get_task("copy"),
-            r"get_task: name must be one of \('reverse', 'sort', 'addition', 'dates'\); got 'copy'",
+            lambda: generate_pairs("copy"),
+            r"generate_pairs: name must be one of \('reverse', 'sort', 'addition', 'dates'\); got 'copy'",
         ),
-        (lambda: get_task("reverse", width=3), r"get_task\('reverse'\): unknown option\(s\) \['width'\] for this task"),
-        (lambda: get_task("reverse", min_length=4, max_length=3), r"max_length must be >= min_length=4; got 3"),
-        (lambda: get_task("reverse", num_symbols=27), r"num_symbols must be <= 26 \(letters a-z\); got 27"),
         (
-            lambda: get_task("addition", max_digits=1, train_size=60, valid_size=1, test_size=1),
+            lambda: generate_pairs("reverse", width=3),
+            r"generate_pairs\('reverse'\): unknown option\(s\) \['width'\] for this task",
+        ),
+        (lambda: generate_pairs("reverse", min_length=4, max_length=3), r"max_length must be >= min_length=4; got 3"),
+        (lambda: generate_pairs("reverse", num_symbols=27), r"num_symbols must be <= 26 \(letters a-z\); got 27"),
+        (
+            lambda: generate_pairs("addition", max_digits=1, train_size=60, valid_size=1, test_size=1),
             r"62 examples asked for, but the task has only 100 distinct sources; use at most 50",
         ),
-        (lambda: get_task("dates", formats=["iso"]), r"formats must be one of \("),
-        (lambda: get_task("reverse", train_size=0), r"train_size must be >= 1; got 0"),
+        (lambda: generate_pairs("dates", formats=["iso"]), r"formats must be one of \("),
+        (lambda: generate_pairs("reverse", train_size=0), r"train_size must be >= 1; got 0"),
         (
             lambda: make_batches([("", "a")], *_vocabs(), batch_size=2),
             r"make_batches: pairs\[0\] has an empty source",
@@ -153,6 +157,6 @@ def test_bad_pairs_are_named(pairs: object, pattern: str) -> None:
         make_batches(pairs, *_vocabs(), batch_size=2)  # type: ignore[arg-type]
 
 
-def _vocabs() -> tuple[tasks.Vocab, tasks.Vocab]:
-    task = get_task("reverse", train_size=20, valid_size=5, test_size=5)
+def _vocabs() -> tuple[Vocab, Vocab]:
+    task = generate_pairs("reverse", train_size=20, valid_size=5, test_size=5)
     return task.src_vocab, task.tgt_vocab
