@@ -107,7 +107,7 @@ def forward_args(c: Config, *, save: bool = True) -> dict[str, Any]:
 
 def backward_args(c: Config) -> dict[str, Any]:
     fwd = forward_args(c)
-    _, _, _, *saved = ext().forward(*fwd.values())
+    _, _, _, *saved = ext().forward(**fwd)
     g = torch.Generator().manual_seed(1)
     n, b = sum(c.sizes), c.sizes[0]
     args = {k: fwd[k] for k in BACKWARD_ARGS if k in fwd}
@@ -121,7 +121,9 @@ def backward_args(c: Config) -> dict[str, Any]:
 
 
 def call(entry: str, args: dict[str, Any]) -> Any:
-    return getattr(ext(), entry)(*args.values())
+    """The entry point called with ``args`` by keyword (its order is the declaration's,
+    rnnx.fused.arguments: tests/test_fused_arguments.py checks it)."""
+    return getattr(ext(), entry)(**args)
 
 
 # -- the cases: (entry point, config, what to change) ------------------------------------
@@ -279,7 +281,7 @@ def apply(case: Case) -> tuple[str, dict[str, Any]]:
         if fault == "short":
             args["saved"] = args["saved"][:-1]
         else:  # the buffers of a forward that kept one step only (save=False)
-            args["saved"] = list(ext().forward(*forward_args(c, save=False).values())[3:])
+            args["saved"] = list(ext().forward(**forward_args(c, save=False))[3:])
     elif fault == "none":
         args[target] = None
     elif fault == "given":

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnx.cells import CellStep, DirectionWeights, ElmanStep, GRUStep, IndRNNStep, LSTMStep, State
+from rnnx.fused.arguments import ScanConfig, ScanResult, ScanTensors
 from rnnx.fused.build import load_extension, note_unavailable_once, unavailable_reason
 from rnnx.fused.op import GRU, INDRNN_RELU, INDRNN_TANH, LSTM, RNN_RELU, RNN_TANH, fused_scan_node
 from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
@@ -163,29 +164,37 @@ def fused_scan(
     layer_norm = bool(getattr(cell, "layer_norm", False))
     peephole = bool(getattr(cell, "peephole", False))
     draws = kernel_draws(zoneout, state0[0].shape[0])
-    tensors: tuple[Tensor | None, ...] = (
-        gi,
-        state0[0],
-        state0[1] if kind == LSTM else None,
-        w.weight_hh,
-        w.get("bias_hh") if kind == GRU else None,
-        w.get("ln_hh_weight"),
-        w.get("ln_hh_bias"),
-        w.get("ln_cell_weight"),
-        w.get("ln_cell_bias"),
-        w.get("weight_peephole") if peephole else None,
-        w.hidden_mask,
-        w.get("weight_hr"),
+    tensors = ScanTensors(
+        gi=gi,
+        h0=state0[0],
+        c0=state0[1] if kind == LSTM else None,
+        w_hh=w.weight_hh,
+        b_hh=w.get("bias_hh") if kind == GRU else None,
+        ln_hh_w=w.get("ln_hh_weight"),
+        ln_hh_b=w.get("ln_hh_bias"),
+        ln_c_w=w.get("ln_cell_weight"),
+        ln_c_b=w.get("ln_cell_bias"),
+        peep=w.get("weight_peephole") if peephole else None,
+        mask=w.hidden_mask,
+        w_hr=w.get("weight_hr"),
     )
     # The kernel reads each tensor as one dense row-major block and refuses any other layout
     # (a transposed h0, an expanded mask); contiguous() returns a tensor that already is as it is.
-    tensors = tuple(None if t is None else t.contiguous() for t in tensors)
+    tensors = ScanTensors._make(None if t is None else t.contiguous() for t in tensors)
     if torch.is_autocast_enabled(gi.device.type):  # the operands autocast cast, in compute_dtype
         dtype = compute_dtype(gi.dtype, gi.device)
-        tensors = tuple(None if t is None else t.to(dtype) for t in tensors)
-    # Whole-sequence buffers only when a backward pass can follow.
-    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    out, h, c, *_ = fused_scan_node(
-        *tensors, kind, reverse, layer_norm, peephole, save, list(batch_sizes), list(draws), p_h, p_c
+        tensors = ScanTensors._make(None if t is None else t.to(dtype) for t in tensors)
+    config = ScanConfig(
+        kind=kind,
+        reverse=reverse,
+        layer_norm=layer_norm,
+        peephole=peephole,
+        # Whole-sequence buffers only when a backward pass can follow.
+        save=torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors),
+        sizes=list(batch_sizes),
+        draws=list(draws),
+        p_h=p_h,
+        p_c=p_c,
     )
-    return out, ((h, c) if kind == LSTM else (h,))
+    result = ScanResult._make(fused_scan_node(*tensors, *config)[: len(ScanResult._fields)])
+    return result.out, ((result.h, result.c) if kind == LSTM else (result.h,))

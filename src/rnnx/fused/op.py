@@ -13,23 +13,39 @@ penalty, a Hessian-vector product) a differentiable recompute through the refere
 (:mod:`rnnx.fused.recompute`), which is why the kernel's tensor arguments, the input
 projection ``gi`` among them, stay saved beside its buffers.
 
-Both wrap the C++ kernel (``csrc/fused_rnn.cpp``) one to one. The forward returns the layer's
-output and final states, then the buffers its backward reads (each empty when the configuration
-does not need it). Configuration travels as plain arguments: ``kind`` (see
-:func:`rnnx.fused.function.fused_kind`), ``sizes`` (rows per step), ``draws`` (zoneout seeds and
-thresholds) and the evaluation zoneout probabilities ``p_h`` and ``p_c``.
-
-This module deliberately has no ``from __future__ import annotations``: ``torch.library`` reads
-the operators' schemas from their annotations at run time.
+Both wrap the C++ kernel (``csrc/fused_rnn.cpp``) one to one, and take and return what
+:mod:`rnnx.fused.arguments` declares, flattened: the forward the fields of ``ScanTensors`` (the
+input projection ``gi``, the initial states, the weights, each optional one ``None`` where the
+configuration lacks it) then ``ScanConfig`` (``kind``, see :func:`rnnx.fused.function.fused_kind`;
+``sizes``, rows per step; ``draws``, zoneout seeds and thresholds; the evaluation zoneout
+probabilities ``p_h`` and ``p_c``), and returns ``ScanResult`` (the layer's output and final
+states) then ``SavedBuffers`` (what its backward reads, each empty where the configuration does
+not need it). The operators' signatures, and so their schemas, are built from those declarations.
 """
 
 from collections.abc import Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnx.cells import CellStep, ElmanStep, GRUStep, IndRNNStep, LSTMStep
+from rnnx.fused.arguments import (
+    BACKWARD_ARGUMENTS,
+    FORWARD_ARGUMENTS,
+    GRADIENT_OF,
+    BackwardConfig,
+    BackwardTensors,
+    SavedBuffers,
+    ScanConfig,
+    ScanGradients,
+    ScanResult,
+    ScanTensors,
+    backward_arguments,
+    forward_arguments,
+    signature,
+)
 from rnnx.fused.build import load_extension
 from rnnx.fused.recompute import kernel_zoneout, recomputed_gradients
 
@@ -44,39 +60,27 @@ def _extension() -> Any:
     return ext
 
 
-def _fused_scan(
-    gi: Tensor,
-    h0: Tensor,
-    c0: Tensor | None,
-    w_hh: Tensor,
-    b_hh: Tensor | None,
-    ln_hh_w: Tensor | None,
-    ln_hh_b: Tensor | None,
-    ln_c_w: Tensor | None,
-    ln_c_b: Tensor | None,
-    peep: Tensor | None,
-    mask: Tensor | None,
-    w_hr: Tensor | None,
-    kind: int,
-    reverse: bool,
-    layer_norm: bool,
-    peephole: bool,
-    save: bool,
-    sizes: list[int],
-    draws: list[int],
-    p_h: float,
-    p_c: float,
-) -> list[Tensor]:
-    """``[out (N, P), h (B, P), c (B, H), *saved]``; ``save=False`` keeps one step's buffers only."""
-    return list(
-        _extension().forward(
-            kind, reverse, layer_norm, peephole, save, gi, sizes, h0, c0, w_hh, b_hh,
-            ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, draws, p_h, p_c, w_hr,
-        )
-    )  # fmt: skip
+def _fused_scan(*inputs: Any) -> list[Tensor]:
+    """The kernel's forward: the fields of :class:`ScanTensors` then :class:`ScanConfig` in, those
+    of :class:`ScanResult` then :class:`SavedBuffers` out; ``save=False`` keeps one step's
+    buffers only."""
+    return list(_extension().forward(*inputs))
 
+
+def _fused_scan_backward(*inputs: Any) -> list[Tensor]:
+    """The kernel's backward: the fields of :class:`BackwardTensors` then :class:`BackwardConfig`
+    in, those of :class:`ScanGradients` out."""
+    return list(_extension().backward(*inputs))
+
+
+# The operators' signatures (and so their schemas) are the declarations' fields.
+_fused_scan.__signature__ = signature(FORWARD_ARGUMENTS, list[Tensor])  # type: ignore[attr-defined]
+_fused_scan_backward.__signature__ = signature(BACKWARD_ARGUMENTS, list[Tensor])  # type: ignore[attr-defined]
 
 fused_scan_op = torch.library.custom_op("rnnx::fused_scan", _fused_scan, mutates_args=(), device_types="cpu")
+fused_scan_backward_op = torch.library.custom_op(
+    "rnnx::fused_scan_backward", _fused_scan_backward, mutates_args=(), device_types="cpu"
+)
 
 
 def _widths(kind: int, p: int, c: Tensor | None) -> tuple[bool, bool, bool, int, int]:
@@ -86,147 +90,87 @@ def _widths(kind: int, p: int, c: Tensor | None) -> tuple[bool, bool, bool, int,
 
 
 @fused_scan_op.register_fake
-def _(
-    gi: Tensor,
-    h0: Tensor,
-    c0: Tensor | None,
-    w_hh: Tensor,
-    b_hh: Tensor | None,
-    ln_hh_w: Tensor | None,
-    ln_hh_b: Tensor | None,
-    ln_c_w: Tensor | None,
-    ln_c_b: Tensor | None,
-    peep: Tensor | None,
-    mask: Tensor | None,
-    w_hr: Tensor | None,
-    kind: int,
-    reverse: bool,
-    layer_norm: bool,
-    peephole: bool,
-    save: bool,
-    sizes: list[int],
-    draws: list[int],
-    p_h: float,
-    p_c: float,
-) -> list[Tensor]:
+def _(*inputs: Any) -> list[Tensor]:
     # The allocations of forward_impl in csrc/fused_rnn.cpp, shapes only.
-    n, b, p = gi.shape[0], h0.shape[0], h0.shape[1]
-    lstm, gru, _, h, gh = _widths(kind, p, c0)
+    t, config = forward_arguments(inputs)
+    n, b, p = t.gi.shape[0], t.h0.shape[0], t.h0.shape[1]
+    lstm, gru, _, h, gh = _widths(config.kind, p, t.c0)
+    save, layer_norm = config.save, config.layer_norm
     sn = n if save else b
-    proj = w_hr is not None and w_hr.numel() > 0
+    proj = t.w_hr is not None and t.w_hr.numel() > 0
     ln_cell = lstm and layer_norm
 
     def new(*shape: int) -> Tensor:
-        return gi.new_empty(shape)
+        return t.gi.new_empty(shape)
 
-    return [
-        new(n, p),  # out
-        new(b, p),  # h
-        new(b, h) if lstm else new(0),  # c
-        new(sn, p),  # h_in
-        new(n if save and gru else b, p),  # h_prev
-        new(sn, gh if lstm or gru else h),  # acts
-        new(n if save and layer_norm else b, gh),  # hh
-        new(sn if layer_norm else 0),  # hh_rstd
-        new(sn if lstm else 0, h),  # c_prev
-        new(sn if lstm else 0, h),  # c_cand
-        new(sn if lstm else 0, h),  # tanh_c
-        new(sn if ln_cell else 0, h),  # c_hat
-        new(sn if ln_cell else 0),  # c_rstd
-        new(sn if gru else 0, h),  # gh_n
-        new(sn if proj else 0, h),  # h_full
-    ]
-
-
-def _fused_scan_backward(
-    d_out: Tensor,
-    d_hn: Tensor,
-    d_cn: Tensor | None,
-    saved: list[Tensor],
-    w_hh: Tensor,
-    ln_hh_w: Tensor | None,
-    ln_c_w: Tensor | None,
-    peep: Tensor | None,
-    mask: Tensor | None,
-    w_hr: Tensor | None,
-    kind: int,
-    reverse: bool,
-    layer_norm: bool,
-    peephole: bool,
-    sizes: list[int],
-    draws: list[int],
-    p_h: float,
-    p_c: float,
-) -> list[Tensor]:
-    """``[d_gi, d_h0, d_c0, d_w_hh, d_peephole, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_cell_w,
-    d_ln_cell_b, d_w_hr]``, each empty where the configuration lacks it."""
-    return list(
-        _extension().backward(
-            kind, reverse, layer_norm, peephole, sizes, d_out, d_hn, d_cn, saved, w_hh,
-            ln_hh_w, ln_c_w, peep, mask, draws, p_h, p_c, w_hr,
-        )
-    )  # fmt: skip
-
-
-fused_scan_backward_op = torch.library.custom_op(
-    "rnnx::fused_scan_backward", _fused_scan_backward, mutates_args=(), device_types="cpu"
-)
+    result = ScanResult(out=new(n, p), h=new(b, p), c=new(b, h) if lstm else new(0))
+    saved = SavedBuffers(
+        h_in=new(sn, p),
+        h_prev=new(n if save and gru else b, p),
+        acts=new(sn, gh if lstm or gru else h),
+        hh=new(n if save and layer_norm else b, gh),
+        hh_rstd=new(sn if layer_norm else 0),
+        c_prev=new(sn if lstm else 0, h),
+        c_cand=new(sn if lstm else 0, h),
+        tanh_c=new(sn if lstm else 0, h),
+        c_hat=new(sn if ln_cell else 0, h),
+        c_rstd=new(sn if ln_cell else 0),
+        gh_n=new(sn if gru else 0, h),
+        h_full=new(sn if proj else 0, h),
+    )
+    return [*result, *saved]
 
 
 @fused_scan_backward_op.register_fake
-def _(
-    d_out: Tensor,
-    d_hn: Tensor,
-    d_cn: Tensor | None,
-    saved: list[Tensor],
-    w_hh: Tensor,
-    ln_hh_w: Tensor | None,
-    ln_c_w: Tensor | None,
-    peep: Tensor | None,
-    mask: Tensor | None,
-    w_hr: Tensor | None,
-    kind: int,
-    reverse: bool,
-    layer_norm: bool,
-    peephole: bool,
-    sizes: list[int],
-    draws: list[int],
-    p_h: float,
-    p_c: float,
-) -> list[Tensor]:
+def _(*inputs: Any) -> list[Tensor]:
     # The outputs of backward_impl in csrc/fused_rnn.cpp, shapes only.
-    n, p, b = saved[0].shape[0], saved[0].shape[1], d_hn.shape[0]
-    lstm, gru, ind, h, gh = _widths(kind, p, saved[5])
-    proj = w_hr is not None and w_hr.numel() > 0
+    t, config = backward_arguments(inputs)
+    saved = SavedBuffers._make(t.saved)
+    n, p, b = saved.h_in.shape[0], saved.h_in.shape[1], t.d_hn.shape[0]
+    lstm, gru, ind, h, gh = _widths(config.kind, p, saved.c_prev)
+    layer_norm = config.layer_norm
+    proj = t.w_hr is not None and t.w_hr.numel() > 0
 
     def new(*shape: int) -> Tensor:
-        return d_out.new_empty(shape)
+        return t.d_out.new_empty(shape)
 
-    return [
-        new(n, gh),  # d_gi
-        new(b, p),  # d_h0
-        new(b, h) if lstm else new(0),  # d_c0
-        new(h) if ind else new(gh, p),  # d_w_hh
-        new(3 if lstm and peephole else 0, h),  # d_peephole
-        new(gh if gru else 0),  # d_b_hh
-        new(gh if layer_norm else 0),  # d_ln_hh_w
-        new(gh if layer_norm else 0),  # d_ln_hh_b
-        new(h if lstm and layer_norm else 0),  # d_ln_cell_w
-        new(h if lstm and layer_norm else 0),  # d_ln_cell_b
-        new(p, h) if proj else new(0),  # d_w_hr
-    ]
+    gradients = ScanGradients(
+        d_gi=new(n, gh),
+        d_h0=new(b, p),
+        d_c0=new(b, h) if lstm else new(0),
+        d_w_hh=new(h) if ind else new(gh, p),
+        d_b_hh=new(gh if gru else 0),
+        d_ln_hh_w=new(gh if layer_norm else 0),
+        d_ln_hh_b=new(gh if layer_norm else 0),
+        d_ln_c_w=new(h if lstm and layer_norm else 0),
+        d_ln_c_b=new(h if lstm and layer_norm else 0),
+        d_peep=new(3 if lstm and config.peephole else 0, h),
+        d_w_hr=new(p, h) if proj else new(0),
+    )
+    return list(gradients)
 
 
-N_TENSORS = 12  # tensor arguments of the forward, before the configuration
+# Where the declarations put things, computed once (the eager path runs this per call).
+_N_TENSORS = len(ScanTensors._fields)  # the forward's inputs: its tensors, then its configuration
+_N_RESULT = len(ScanResult._fields)  # the forward's outputs: its results, then its saved buffers
+_N_SAVED = len(SavedBuffers._fields)  # what _save keeps: the saved buffers, then the tensors
+# The backward's configuration, taken by name from the forward's inputs.
+_BACKWARD_CONFIG = itemgetter(*(_N_TENSORS + ScanConfig._fields.index(name) for name in BackwardConfig._fields))
+# The backward's tensors after its own (the gradients of out, h and c, and the saved buffers) are
+# the forward's of the same names.
+_BACKWARD_OWN = ("d_out", "d_hn", "d_cn", "saved")
+_READ_BY_BACKWARD = attrgetter(*BackwardTensors._fields[len(_BACKWARD_OWN) :])
+# Per forward tensor, where its gradient is in the backward's results (None: the mask has none).
+_GRADIENT_AT = tuple(None if name is None else ScanGradients._fields.index(name) for name in GRADIENT_OF)
+_NO_CONFIG_GRADIENTS = (None,) * len(ScanConfig._fields)  # the configuration has no gradients
 
 
 def _save(ctx: Any, inputs: tuple[Any, ...], output: list[Tensor]) -> None:
-    kind, reverse, layer_norm, peephole, _, sizes, draws, p_h, p_c = inputs[N_TENSORS:]
-    ctx.config = (kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c)
+    ctx.config = BackwardConfig._make(_BACKWARD_CONFIG(inputs))
     ctx.set_materialize_grads(False)  # no zero-filled gradients for the saved buffers
     # The kernel's buffers, then its tensor arguments: the kernel's backward reads the weights,
     # a double backward (create_graph=True) runs the forward again from all of them.
-    ctx.save_for_backward(*output[3:], *inputs[:N_TENSORS])
+    ctx.save_for_backward(*output[_N_RESULT:], *inputs[:_N_TENSORS])
 
 
 def _reference_step(kind: int, *, layer_norm: bool, peephole: bool) -> CellStep:
@@ -241,57 +185,46 @@ def _reference_step(kind: int, *, layer_norm: bool, peephole: bool) -> CellStep:
 
 
 def _gradients(ctx: Any, grads: Sequence[Tensor | None], run_backward: Any) -> tuple[Tensor | None, ...]:
-    """Gradients of the forward's tensor arguments, from those of out, h and c: the kernel's
-    (first order), or with their graph (:mod:`rnnx.fused.recompute`) when autograd asks for one."""
-    kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c = ctx.config
-    *saved, gi, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, w_hr = ctx.saved_tensors
+    """Gradients of the forward's tensor arguments (one per field of :class:`ScanTensors`), from
+    those of out, h and c: the kernel's (first order), or with their graph
+    (:mod:`rnnx.fused.recompute`) when autograd asks for one."""
+    config: BackwardConfig = ctx.config
+    kept = ctx.saved_tensors
+    saved, tensors = SavedBuffers._make(kept[:_N_SAVED]), ScanTensors._make(kept[_N_SAVED:])
+    d_out, d_h, d_c = grads[:_N_RESULT]  # those of ScanResult; the saved buffers are internal
     if torch.is_grad_enabled():  # backward(create_graph=True)
-        widths = (h0.shape[1],) if c0 is None else (h0.shape[1], c0.shape[1])
+        widths = (tensors.h0.shape[1],) if tensors.c0 is None else (tensors.h0.shape[1], tensors.c0.shape[1])
         zoneout = [
-            kernel_zoneout(draws, k, p, sizes=sizes, size=width, device=gi.device)
-            for k, (p, width) in enumerate(zip((p_h, p_c), widths, strict=False))
+            kernel_zoneout(config.draws, k, p, sizes=config.sizes, size=width, device=tensors.gi.device)
+            for k, (p, width) in enumerate(zip((config.p_h, config.p_c), widths, strict=False))
         ]
         return tuple(
             recomputed_gradients(
-                _reference_step(kind, layer_norm=layer_norm, peephole=peephole),
-                (gi, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peep, mask, w_hr),
-                grads[: 1 + len(zoneout)],  # out, h, (c); the saved buffers are internal
-                ctx.needs_input_grad[:N_TENSORS],
-                sizes=sizes,
-                reverse=reverse,
+                _reference_step(config.kind, layer_norm=config.layer_norm, peephole=config.peephole),
+                tensors,
+                (d_out, d_h, d_c)[: 1 + len(zoneout)],  # out, h, (c)
+                ctx.needs_input_grad[:_N_TENSORS],
+                sizes=config.sizes,
+                reverse=config.reverse,
                 zoneout=zoneout,
             )
         )
-    d_out, d_h, d_c = grads[:3]  # the saved buffers are internal: their gradients are ignored
-    h_in, c_prev = saved[0], saved[5]  # (N, P) and (N, H): P is proj_size where there is one
-    batch = sizes[0] if sizes else 0
+    # (N, P) and (N, H): P is proj_size where there is one.
+    h_in, c_prev, batch = saved.h_in, saved.c_prev, config.sizes[0] if config.sizes else 0
     d_out = torch.zeros_like(h_in) if d_out is None else d_out.contiguous()
     d_h = h_in.new_zeros(batch, h_in.shape[1]) if d_h is None else d_h.contiguous()
-    has_c = c0 is not None
+    has_c = tensors.c0 is not None
     d_c = None if not has_c else (c_prev.new_zeros(batch, c_prev.shape[1]) if d_c is None else d_c.contiguous())
-    # The kernel sums the per-feature gradients (layer-norm gains and biases, GRU's b_hh).
-    d_gi, dh0, dc0, d_w, d_peep, d_b_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, d_w_hr = run_backward(
-        d_out, d_h, d_c, saved, w_hh, ln_hh_w, ln_c_w, peep, mask, w_hr,
-        kind, reverse, layer_norm, peephole, sizes, draws, p_h, p_c,
-    )  # fmt: skip
-    return (
-        d_gi,
-        dh0,
-        dc0 if has_c else None,
-        d_w,
-        d_b_hh if b_hh is not None else None,
-        d_ln_hh_w if ln_hh_w is not None else None,
-        d_ln_hh_b if ln_hh_w is not None else None,
-        d_ln_c_w if ln_c_w is not None else None,
-        d_ln_c_b if ln_c_w is not None else None,
-        d_peep if peep is not None else None,
-        None,  # mask
-        d_w_hr if w_hr is not None else None,
+    arguments = BackwardTensors(d_out, d_h, d_c, list(saved), *_READ_BY_BACKWARD(tensors))
+    gradients = run_backward(*arguments, *config)  # ScanGradients
+    # Each given tensor's gradient; the kernel's are empty for those it was not given.
+    return tuple(
+        [None if at is None or t is None else gradients[at] for at, t in zip(_GRADIENT_AT, tensors, strict=True)]
     )
 
 
 def _op_backward(ctx: Any, grads: list[Tensor | None]) -> tuple[Tensor | None, ...]:
-    return (*_gradients(ctx, grads, fused_scan_backward_op), *([None] * 9))  # none for the configuration
+    return (*_gradients(ctx, grads, fused_scan_backward_op), *_NO_CONFIG_GRADIENTS)
 
 
 fused_scan_op.register_autograd(_op_backward, setup_context=_save)
@@ -304,12 +237,12 @@ class FusedScan(torch.autograd.Function):
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, ...]:
         output = _fused_scan(*inputs)
         _save(ctx, inputs, output)
-        ctx.mark_non_differentiable(*output[3:])
+        ctx.mark_non_differentiable(*output[_N_RESULT:])
         return tuple(output)
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
-        return (*_gradients(ctx, grads, _fused_scan_backward), *([None] * 9))
+        return (*_gradients(ctx, grads, _fused_scan_backward), *_NO_CONFIG_GRADIENTS)
 
 
 def fused_scan_node(*inputs: Any) -> list[Tensor]:

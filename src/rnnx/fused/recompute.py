@@ -23,22 +23,22 @@ import torch
 from torch import Tensor
 
 from rnnx.cells import CellStep, DirectionWeights
+from rnnx.fused.arguments import ScanTensors
 from rnnx.recurrence.masks import SampleRows
 from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
 from rnnx.recurrence.scan import scan
 
-# The kernel's tensor arguments after (gi, h0, c0), as DirectionWeights kinds (None: the mask).
-_WEIGHT_KINDS = (
-    "weight_hh",
-    "bias_hh",
-    "ln_hh_weight",
-    "ln_hh_bias",
-    "ln_cell_weight",
-    "ln_cell_bias",
-    "weight_peephole",
-    None,
-    "weight_hr",
-)
+# The kernel's weights (fields of ScanTensors) as DirectionWeights kinds; the mask is its hidden_mask.
+_WEIGHT_KINDS = {
+    "w_hh": "weight_hh",
+    "b_hh": "bias_hh",
+    "ln_hh_w": "ln_hh_weight",
+    "ln_hh_b": "ln_hh_bias",
+    "ln_c_w": "ln_cell_weight",
+    "ln_c_b": "ln_cell_bias",
+    "peep": "weight_peephole",
+    "w_hr": "weight_hr",
+}
 
 
 def kernel_zoneout(
@@ -57,7 +57,7 @@ def kernel_zoneout(
 
 def recomputed_gradients(
     cell: CellStep,
-    inputs: Sequence[Tensor | None],
+    inputs: ScanTensors,
     grads: Sequence[Tensor | None],
     needs: Sequence[bool],
     *,
@@ -69,8 +69,7 @@ def recomputed_gradients(
 
     Args:
         cell: the reference step the kernel computes.
-        inputs: the kernel's tensor arguments, ``(gi (N, G*H), h0 (B, P), c0 (B, H) or None,
-            w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, peephole, mask, w_hr)``.
+        inputs: the kernel's tensor arguments (:class:`rnnx.fused.arguments.ScanTensors`).
         grads: the gradients of ``out (N, P)``, ``h_n (B, P)`` and (LSTM) ``c_n (B, H)``;
             ``None`` for an output that does not reach the loss.
         needs: per input, whether its gradient is wanted.
@@ -79,11 +78,8 @@ def recomputed_gradients(
     Returns:
         One gradient per input, ``None`` where not wanted or not reached.
     """
-    gi, h0, c0, *weights = inputs
-    assert gi is not None
-    assert h0 is not None
-    mask = weights[_WEIGHT_KINDS.index(None)]
-    w = DirectionWeights({k: t for k, t in zip(_WEIGHT_KINDS, weights, strict=True) if k is not None}, mask)
+    gi, h0, c0 = inputs.gi, inputs.h0, inputs.c0
+    w = DirectionWeights({kind: getattr(inputs, name) for name, kind in _WEIGHT_KINDS.items()}, inputs.mask)
     state0 = (h0, c0) if c0 is not None else (h0,)
     wanted = [(k, t) for k, t in enumerate(inputs) if needs[k] and t is not None and t.requires_grad]
     result: list[Tensor | None] = [None] * len(inputs)

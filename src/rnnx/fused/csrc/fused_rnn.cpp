@@ -31,14 +31,6 @@ namespace {
 
 using namespace rnnx;
 
-struct Options {
-  int64_t kind;
-  bool reverse;
-  bool layer_norm;
-  bool peephole;
-  bool save = true;  // keep what the backward pass needs
-};
-
 // Below this many multiply-adds per thread and sequence, waking a second thread costs more than
 // it saves.
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
@@ -76,57 +68,58 @@ void for_each_block(const std::vector<int64_t>& bounds, const F& body) {
 template <typename T>
 T* data_or_null(const torch::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<T>() : nullptr; }
 
+template <typename T>
+T* data_or_null(const OptionalTensor& t) { return t.has_value() ? data_or_null<T>(*t) : nullptr; }
+
 std::vector<int64_t> step_offsets(const std::vector<int64_t>& sizes) {
   std::vector<int64_t> offsets(sizes.size() + 1, 0);
   for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
   return offsets;
 }
 
+// The forward, on arguments check_forward_arguments accepted: RNNX_FORWARD_RESULTS.
 template <typename T>
-std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& gi, const std::vector<int64_t>& sizes,
-                                        const torch::Tensor& h0, const torch::Tensor& c0, const torch::Tensor& w_hh,
-                                        const torch::Tensor& b_hh, const torch::Tensor& ln_hh_w,
-                                        const torch::Tensor& ln_hh_b, const torch::Tensor& ln_c_w,
-                                        const torch::Tensor& ln_c_b, const torch::Tensor& peep,
-                                        const torch::Tensor& mask, const ZoneoutDraw& draw_h,
-                                        const ZoneoutDraw& draw_c, double p_h, double p_c, const torch::Tensor& w_hr) {
+std::vector<torch::Tensor> forward_impl(const ForwardArgs& args, const ZoneoutDraw& draw_h, const ZoneoutDraw& draw_c) {
+  const auto& sizes = args.sizes;
+  const bool reverse = args.reverse, layer_norm = args.layer_norm;
+  const double p_h = args.p_h, p_c = args.p_c;
   // H: the cell's width; P: the width of h (the projection's, with proj_size; else H).
-  const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
-  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU, proj = w_hr.defined() && w_hr.numel();
-  const int64_t N = gi.size(0), B = h0.size(0), P = h0.size(1), H = lstm ? c0.size(1) : P;
-  const int64_t G = gates_of(o.kind), GH = G * H;
-  auto opts = gi.options();
+  const bool lstm = args.kind == LSTM, gru = args.kind == GRU, ind = args.kind >= INDRNN_RELU;
+  const bool relu = args.kind == RNN_RELU || args.kind == INDRNN_RELU, proj = given(args.w_hr);
+  const int64_t N = args.gi.size(0), B = args.h0.size(0), P = args.h0.size(1), H = lstm ? args.c0->size(1) : P;
+  const int64_t G = gates_of(args.kind), GH = G * H;
+  auto opts = args.gi.options();
   auto out = torch::empty({N, P}, opts);
-  auto h = h0.clone();
-  auto c = lstm ? c0.clone() : torch::empty({0}, opts);
+  auto h = args.h0.clone();
+  auto c = lstm ? args.c0->clone() : torch::empty({0}, opts);
   // Whole-sequence buffers (N rows) only for what the backward pass reads, and only when a
-  // backward pass will run (o.save); otherwise one step's scratch (B rows). First-touching
+  // backward pass will run (save); otherwise one step's scratch (B rows). First-touching
   // buffers of N rows costs milliseconds at large sizes.
-  const bool S = o.save;
+  const bool S = args.save;
   const int64_t SN = S ? N : B;
-  const bool keep_hprev = S && gru, keep_hh = S && o.layer_norm;
+  const bool keep_hprev = S && gru, keep_hh = S && layer_norm;
   auto h_in = torch::empty({SN, P}, opts);  // h entering W_hh (after recurrent dropout)
   auto h_prev = torch::empty({keep_hprev ? N : B, P}, opts);  // state before the step
   auto acts = torch::empty({SN, lstm || gru ? GH : H}, opts);  // gate activations / candidate h
   auto hh = torch::empty({keep_hh ? N : B, GH}, opts);  // W_hh h, or its layer-norm xhat
-  auto hh_rstd = torch::empty({o.layer_norm ? SN : 0}, opts);
+  auto hh_rstd = torch::empty({layer_norm ? SN : 0}, opts);
   auto c_prev = torch::empty({lstm ? SN : 0, H}, opts);
   auto c_cand = torch::empty({lstm ? SN : 0, H}, opts);
   auto tanh_c = torch::empty({lstm ? SN : 0, H}, opts);
-  auto c_hat = torch::empty({lstm && o.layer_norm ? SN : 0, H}, opts);
-  auto c_rstd = torch::empty({lstm && o.layer_norm ? SN : 0}, opts);
+  auto c_hat = torch::empty({lstm && layer_norm ? SN : 0, H}, opts);
+  auto c_rstd = torch::empty({lstm && layer_norm ? SN : 0}, opts);
   auto gh_n = torch::empty({gru ? SN : 0, H}, opts);  // GRU: W_hn h + b_hn (after LN), used by r
   auto h_full = torch::empty({proj ? SN : 0, H}, opts);  // LSTM with proj_size: o * tanh(c), before W_hr
 
-  const T* gi_p = gi.data_ptr<T>();
-  const T* w = w_hh.data_ptr<T>();
-  const T* bh = data_or_null<T>(b_hh);
-  const T* lnw = data_or_null<T>(ln_hh_w);
-  const T* lnb = data_or_null<T>(ln_hh_b);
-  const T* lcw = data_or_null<T>(ln_c_w);
-  const T* lcb = data_or_null<T>(ln_c_b);
-  const T* pp = data_or_null<T>(peep);
-  const T* mk = data_or_null<T>(mask);
+  const T* gi_p = args.gi.data_ptr<T>();
+  const T* w = args.w_hh.data_ptr<T>();
+  const T* bh = data_or_null<T>(args.b_hh);
+  const T* lnw = data_or_null<T>(args.ln_hh_w);
+  const T* lnb = data_or_null<T>(args.ln_hh_b);
+  const T* lcw = data_or_null<T>(args.ln_c_w);
+  const T* lcb = data_or_null<T>(args.ln_c_b);
+  const T* pp = data_or_null<T>(args.peep);
+  const T* mk = data_or_null<T>(args.mask);
   T* out_p = out.data_ptr<T>();
   T* h_p = h.data_ptr<T>();
   T* c_p = data_or_null<T>(c);
@@ -146,7 +139,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
   // h (1 x P) times W_hh^T (P x GH), and o * tanh(c) (1 x H) times W_hr^T (H x P), packed once
   // for all steps. IndRNN's W_hh is a vector.
   const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, P, GH, /*transposed=*/true);
-  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(w_hr.data_ptr<T>(), H, P, true) : PackedMatrix<T>();
+  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(args.w_hr->data_ptr<T>(), H, P, true) : PackedMatrix<T>();
   const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for_each_block(row_blocks(sizes, B, ind ? H : GH * P + (proj ? H * P : 0)), [&](int64_t r0, int64_t r1, int64_t) {
@@ -155,7 +148,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
     std::vector<uint16_t> lanes(std::max(H, P) + 8);
     std::unique_ptr<bool[]> keep_h(new bool[P]), keep_c(new bool[H]);
     for (int64_t s = 0; s < steps; ++s) {
-      const int64_t t = o.reverse ? steps - 1 - s : s;
+      const int64_t t = reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
       if (end <= r0) continue;  // none of this block's rows is active at this step
       T* hin = hin_p + (S ? off : 0) * P;
@@ -179,7 +172,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
         T* hr = hh_t + r * GH;  // raw recurrent product of this row
         const T* g_in = gi_p + row * GH;
         // The recurrent part of the pre-activations, into raw[]: LN_hh(hh) or hh (+ b_hh for GRU).
-        if (o.layer_norm) ln_forward<T>(hr, GH, lnw, lnb, raw.data(), hr, hh_rstd_p + srow);  // hr becomes xhat
+        if (layer_norm) ln_forward<T>(hr, GH, lnw, lnb, raw.data(), hr, hh_rstd_p + srow);  // hr becomes xhat
         else std::memcpy(raw.data(), hr, sizeof(T) * GH);
         if (gru && bh)
           for (int64_t j = 0; j < GH; ++j) raw[j] += bh[j];
@@ -195,7 +188,7 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
           if (pp) lstm_cell_fwd<T, true>(H, raw.data(), cp, pp, a, cc);
           else lstm_cell_fwd<T, false>(H, raw.data(), cp, pp, a, cc);
           const T* cell_out = cc;
-          if (o.layer_norm) {
+          if (layer_norm) {
             ln_forward<T>(cc, H, lcw, lcb, cell_ln.data(), chat_p + srow * H, crstd_p + srow);
             cell_out = cell_ln.data();
           }
@@ -230,7 +223,9 @@ std::vector<torch::Tensor> forward_impl(const Options& o, const torch::Tensor& g
       }
     }
   });
-  return {out, h, c, h_in, h_prev, acts, hh, hh_rstd, c_prev, c_cand, tanh_c, c_hat, c_rstd, gh_n, h_full};
+#define RNNX_RESULT(name) name,
+  return {RNNX_FORWARD_RESULTS(RNNX_RESULT)};
+#undef RNNX_RESULT
 }
 
 // Gradients of per-feature parameters, summed over rows: each is empty when the cell lacks it.
@@ -250,61 +245,61 @@ void accumulate_gain_bias(int64_t n, const T* __restrict__ dy, const T* __restri
   }
 }
 
+// The backward, on arguments check_backward_arguments accepted: RNNX_BACKWARD_RESULTS.
 template <typename T>
-std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int64_t>& sizes,
-                                         const torch::Tensor& d_out, const torch::Tensor& d_hn,
-                                         const torch::Tensor& d_cn, const std::vector<torch::Tensor>& saved,
-                                         const torch::Tensor& w_hh, const torch::Tensor& ln_hh_w,
-                                         const torch::Tensor& ln_c_w, const torch::Tensor& peep,
-                                         const torch::Tensor& mask, const ZoneoutDraw& draw_h,
-                                         const ZoneoutDraw& draw_c, double p_h, double p_c,
-                                         const torch::Tensor& w_hr) {
-  const auto& h_in = saved[0];
-  const auto& h_prev = saved[1];
-  const auto& acts = saved[2];
-  const auto& hh = saved[3];
-  const auto& h_full = saved[11];
-  const bool lstm = o.kind == LSTM, gru = o.kind == GRU, ind = o.kind >= INDRNN_RELU;
-  const bool relu = o.kind == RNN_RELU || o.kind == INDRNN_RELU, proj = w_hr.defined() && w_hr.numel();
-  const int64_t N = h_in.size(0), P = h_in.size(1), H = lstm ? saved[5].size(1) : P, B = d_hn.size(0);
-  const int64_t G = gates_of(o.kind), GH = G * H;
+std::vector<torch::Tensor> backward_impl(const BackwardArgs& args, const ZoneoutDraw& draw_h,
+                                         const ZoneoutDraw& draw_c) {
+  const auto& sizes = args.sizes;
+  const auto& saved = args.saved;
+  const bool reverse = args.reverse, layer_norm = args.layer_norm;
+  const double p_h = args.p_h, p_c = args.p_c;
+  const auto& h_in = saved[Saved::h_in];
+  const auto& h_prev = saved[Saved::h_prev];
+  const auto& acts = saved[Saved::acts];
+  const auto& hh = saved[Saved::hh];
+  const auto& h_full = saved[Saved::h_full];
+  const bool lstm = args.kind == LSTM, gru = args.kind == GRU, ind = args.kind >= INDRNN_RELU;
+  const bool relu = args.kind == RNN_RELU || args.kind == INDRNN_RELU, proj = given(args.w_hr);
+  const int64_t N = h_in.size(0), P = h_in.size(1), H = lstm ? saved[Saved::c_prev].size(1) : P, B = args.d_hn.size(0);
+  const int64_t G = gates_of(args.kind), GH = G * H;
   auto opts = h_in.options();
   auto d_gi = torch::empty({N, GH}, opts);
   // Gradient of the raw recurrent product W_hh h. Without LN_hh and outside the GRU (whose
   // recurrent part enters the gates on its own), it is the pre-activation gradient d_gi itself.
-  const bool own_d_hh = gru || o.layer_norm;
+  const bool own_d_hh = gru || layer_norm;
   auto d_hh = own_d_hh ? torch::empty({N, GH}, opts) : d_gi;
-  auto d_peep = torch::zeros({lstm && o.peephole ? 3 : 0, H}, opts);
-  auto dh = d_hn.clone();
-  auto dc = lstm ? d_cn.clone() : torch::empty({0}, opts);
+  auto d_peep = torch::zeros({lstm && args.peephole ? 3 : 0, H}, opts);
+  // The running gradients of h and c, from the last step's to the first's: d_h0 and d_c0 at the end.
+  auto d_h0 = args.d_hn.clone();
+  auto d_c0 = lstm ? args.d_cn->clone() : torch::empty({0}, opts);
   std::vector<T> dhin(static_cast<size_t>(B) * P);
   auto d_hproj = torch::empty({proj ? N : 0, P}, opts);  // gradient of W_hr h_full, for dW_hr
 
-  const T* w = w_hh.data_ptr<T>();
-  const T* lnw = data_or_null<T>(ln_hh_w);
-  const T* lcw = data_or_null<T>(ln_c_w);
-  const T* pp = data_or_null<T>(peep);
-  const T* mk = data_or_null<T>(mask);
-  const T* dout = d_out.data_ptr<T>();
+  const T* w = args.w_hh.data_ptr<T>();
+  const T* lnw = data_or_null<T>(args.ln_hh_w);
+  const T* lcw = data_or_null<T>(args.ln_c_w);
+  const T* pp = data_or_null<T>(args.peep);
+  const T* mk = data_or_null<T>(args.mask);
+  const T* dout = args.d_out.data_ptr<T>();
   const T* hprev_p = h_prev.data_ptr<T>();
   const T* act_p = acts.data_ptr<T>();
   const T* hh_p = hh.data_ptr<T>();
-  const T* hh_rstd_p = data_or_null<T>(saved[4]);
-  const T* cprev_p = data_or_null<T>(saved[5]);
-  const T* ccand_p = data_or_null<T>(saved[6]);
-  const T* tanhc_p = data_or_null<T>(saved[7]);
-  const T* chat_p = data_or_null<T>(saved[8]);
-  const T* crstd_p = data_or_null<T>(saved[9]);
-  const T* ghn_p = data_or_null<T>(saved[10]);
+  const T* hh_rstd_p = data_or_null<T>(saved[Saved::hh_rstd]);
+  const T* cprev_p = data_or_null<T>(saved[Saved::c_prev]);
+  const T* ccand_p = data_or_null<T>(saved[Saved::c_cand]);
+  const T* tanhc_p = data_or_null<T>(saved[Saved::tanh_c]);
+  const T* chat_p = data_or_null<T>(saved[Saved::c_hat]);
+  const T* crstd_p = data_or_null<T>(saved[Saved::c_rstd]);
+  const T* ghn_p = data_or_null<T>(saved[Saved::gh_n]);
   T* dgi_p = d_gi.data_ptr<T>();
   T* dhh_p = d_hh.data_ptr<T>();
-  T* dh_p = dh.data_ptr<T>();
-  T* dc_p = data_or_null<T>(dc);
+  T* dh_p = d_h0.data_ptr<T>();
+  T* dc_p = data_or_null<T>(d_c0);
   T* dhproj_p = data_or_null<T>(d_hproj);
 
   // d(raw) (1 x GH) times W_hh (GH x P), and d(h) (1 x P) times W_hr (P x H), packed once.
   const PackedMatrix<T> w_packed = ind ? PackedMatrix<T>() : PackedMatrix<T>(w, GH, P, /*transposed=*/false);
-  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(w_hr.data_ptr<T>(), P, H, false) : PackedMatrix<T>();
+  const PackedMatrix<T> w_hr_packed = proj ? PackedMatrix<T>(args.w_hr->data_ptr<T>(), P, H, false) : PackedMatrix<T>();
   const auto offsets = step_offsets(sizes);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   const auto bounds = row_blocks(sizes, B, ind ? H : GH * P + (proj ? H * P : 0));
@@ -313,9 +308,9 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
   // double.
   const int64_t blocks = static_cast<int64_t>(bounds.size()) - 1;
   std::vector<std::vector<T>> dpp_blocks(blocks, std::vector<T>(pp ? 3 * H : 0, T(0)));
-  std::vector<FeatureSums> sums(blocks, FeatureSums(o.layer_norm ? GH : 0, lstm && o.layer_norm ? H : 0, gru ? GH : 0));
+  std::vector<FeatureSums> sums(blocks, FeatureSums(layer_norm ? GH : 0, lstm && layer_norm ? H : 0, gru ? GH : 0));
   for_each_block(bounds, [&](int64_t r0, int64_t r1, int64_t block) {
-    std::vector<T> dcc(H), dx(GH), dco(lstm && o.layer_norm ? H : 0), dgh(gru ? GH : 0);
+    std::vector<T> dcc(H), dx(GH), dco(lstm && layer_norm ? H : 0), dgh(gru ? GH : 0);
     // Per block row: the gradient of the candidate h (P), and with proj_size of h_full (H).
     std::vector<T> d_cand(proj ? 0 : (r1 - r0) * P), d_full(proj ? (r1 - r0) * H : 0);
     std::vector<uint16_t> lanes(std::max(H, P) + 8);
@@ -323,7 +318,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
     T* dpp = pp ? dpp_blocks[block].data() : nullptr;
     FeatureSums& sum = sums[block];
     for (int64_t s = steps - 1; s >= 0; --s) {
-      const int64_t t = o.reverse ? steps - 1 - s : s;
+      const int64_t t = reverse ? steps - 1 - s : s;
       const int64_t off = offsets[t], end = std::min(r1, sizes[t]);
       if (end <= r0) continue;
       // Split dh between the kept previous value and the candidate (zoneout).
@@ -352,11 +347,11 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
           T* dpp_o = dpp ? dpp + 2 * H : nullptr;
           T* dg_o = dg + 3 * H;
           const T* a_o = a + 3 * H;
-          if (pp && o.layer_norm) lstm_out_bwd<T, true, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          if (pp && layer_norm) lstm_out_bwd<T, true, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
           else if (pp) lstm_out_bwd<T, true, false>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
-          else if (o.layer_norm) lstm_out_bwd<T, false, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
+          else if (layer_norm) lstm_out_bwd<T, false, true>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
           else lstm_out_bwd<T, false, false>(H, dhc, a_o, tc, cc, pp_o, dg_o, dco.data(), dcc.data(), dpp_o);
-          if (o.layer_norm) {
+          if (layer_norm) {
             const T* c_hat = chat_p + row * H;
             accumulate_gain_bias(H, dco.data(), c_hat, sum.ln_cell_weight.data(), sum.ln_cell_bias.data());
             ln_backward<T>(dco.data(), c_hat, crstd_p[row], lcw, H, dx.data());
@@ -376,7 +371,7 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
         // d(recurrent pre-activation) -> d(raw product W_hh h), through LN_hh if any.
         const T* d_pre = gru ? dgh.data() : dg;
         T* dr = dhh_p + row * GH;
-        if (o.layer_norm) {
+        if (layer_norm) {
           const T* xhat = hh_p + row * GH;
           accumulate_gain_bias(GH, d_pre, xhat, sum.ln_hh_weight.data(), sum.ln_hh_bias.data());
           ln_backward<T>(d_pre, xhat, hh_rstd_p[row], lnw, GH, dr);
@@ -409,11 +404,14 @@ std::vector<torch::Tensor> backward_impl(const Options& o, const std::vector<int
     return t.to(opts.dtype());
   };
   // Weight gradients over the whole sequence at once.
-  torch::Tensor d_w = ind ? (d_hh * h_in).sum(0) : d_hh.t().mm(h_in);
-  torch::Tensor d_w_hr = proj ? d_hproj.t().mm(h_full) : torch::empty({0}, opts);
-  return {d_gi, dh, dc, d_w, d_peep, total(&FeatureSums::bias_hh), total(&FeatureSums::ln_hh_weight),
-          total(&FeatureSums::ln_hh_bias), total(&FeatureSums::ln_cell_weight), total(&FeatureSums::ln_cell_bias),
-          d_w_hr};
+  const torch::Tensor d_w_hh = ind ? (d_hh * h_in).sum(0) : d_hh.t().mm(h_in);
+  const torch::Tensor d_w_hr = proj ? d_hproj.t().mm(h_full) : torch::empty({0}, opts);
+  const torch::Tensor d_b_hh = total(&FeatureSums::bias_hh);
+  const torch::Tensor d_ln_hh_w = total(&FeatureSums::ln_hh_weight), d_ln_hh_b = total(&FeatureSums::ln_hh_bias);
+  const torch::Tensor d_ln_c_w = total(&FeatureSums::ln_cell_weight), d_ln_c_b = total(&FeatureSums::ln_cell_bias);
+#define RNNX_RESULT(name) name,
+  return {RNNX_BACKWARD_RESULTS(RNNX_RESULT)};
+#undef RNNX_RESULT
 }
 
 // Zoneout draws as Python passes them (rnnx.fused.function.kernel_draws): (key_h, threshold_h,
@@ -441,45 +439,21 @@ std::pair<ZoneoutDraw, ZoneoutDraw> zoneout_draws(const std::vector<int64_t>& d,
   return {one(d[0], d[1]), one(d[2], d[3])};
 }
 
-torch::Tensor opt(const c10::optional<torch::Tensor>& t) { return t.has_value() ? *t : torch::Tensor(); }
-
-std::vector<torch::Tensor> forward(int64_t kind, bool reverse, bool layer_norm, bool peephole, bool save,
-                                   torch::Tensor gi,
-                                   std::vector<int64_t> batch_sizes, torch::Tensor h0, c10::optional<torch::Tensor> c0,
-                                   torch::Tensor w_hh, c10::optional<torch::Tensor> b_hh,
-                                   c10::optional<torch::Tensor> ln_hh_w, c10::optional<torch::Tensor> ln_hh_b,
-                                   c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
-                                   c10::optional<torch::Tensor> peep, c10::optional<torch::Tensor> mask,
-                                   std::vector<int64_t> draws, double p_h, double p_c,
-                                   c10::optional<torch::Tensor> w_hr) {
-  // Every tensor and scalar, before any is read (arguments.h): Python's wrapper makes them
-  // contiguous, this refuses anything else.
-  check_forward_arguments(kind, layer_norm, peephole, gi, batch_sizes, h0, c0, w_hh, b_hh, ln_hh_w, ln_hh_b, ln_c_w,
-                          ln_c_b, peep, mask, p_h, p_c, w_hr);
-  const Options o{kind, reverse, layer_norm, peephole, save};
-  const auto [draw_h, draw_c] = zoneout_draws(draws, h0);
-  return AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnnx_fused_forward", [&] {
-    return forward_impl<scalar_t>(o, gi, batch_sizes, h0, opt(c0), w_hh, opt(b_hh), opt(ln_hh_w), opt(ln_hh_b),
-                                  opt(ln_c_w), opt(ln_c_b), opt(peep), opt(mask), draw_h, draw_c, p_h, p_c,
-                                  opt(w_hr));
-  });
+// The entry points, on the arguments their binding read (arguments.h): every tensor and scalar is
+// checked before any is read. Python's wrapper makes the tensors contiguous; this refuses anything
+// else.
+std::vector<torch::Tensor> forward(const ForwardArgs& args) {
+  check_forward_arguments(args);
+  const auto [draw_h, draw_c] = zoneout_draws(args.draws, args.h0);
+  return AT_DISPATCH_FLOATING_TYPES(args.gi.scalar_type(), "rnnx_fused_forward",
+                                    [&] { return forward_impl<scalar_t>(args, draw_h, draw_c); });
 }
 
-std::vector<torch::Tensor> backward(int64_t kind, bool reverse, bool layer_norm, bool peephole,
-                                    std::vector<int64_t> batch_sizes, torch::Tensor d_out, torch::Tensor d_hn,
-                                    c10::optional<torch::Tensor> d_cn, std::vector<torch::Tensor> saved,
-                                    torch::Tensor w_hh, c10::optional<torch::Tensor> ln_hh_w,
-                                    c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> peep,
-                                    c10::optional<torch::Tensor> mask, std::vector<int64_t> draws, double p_h,
-                                    double p_c, c10::optional<torch::Tensor> w_hr) {
-  check_backward_arguments(kind, layer_norm, peephole, batch_sizes, d_out, d_hn, d_cn, saved, w_hh, ln_hh_w, ln_c_w,
-                           peep, mask, p_h, p_c, w_hr);
-  const Options o{kind, reverse, layer_norm, peephole};
-  const auto [draw_h, draw_c] = zoneout_draws(draws, d_hn);
-  return AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "rnnx_fused_backward", [&] {
-    return backward_impl<scalar_t>(o, batch_sizes, d_out, d_hn, opt(d_cn), saved, w_hh, opt(ln_hh_w), opt(ln_c_w),
-                                   opt(peep), opt(mask), draw_h, draw_c, p_h, p_c, opt(w_hr));
-  });
+std::vector<torch::Tensor> backward(const BackwardArgs& args) {
+  check_backward_arguments(args);
+  const auto [draw_h, draw_c] = zoneout_draws(args.draws, args.d_hn);
+  return AT_DISPATCH_FLOATING_TYPES(args.d_out.scalar_type(), "rnnx_fused_backward",
+                                    [&] { return backward_impl<scalar_t>(args, draw_h, draw_c); });
 }
 
 // C = A B with the packed small GEMM the loops use (B given as B^T when b_transposed), on the
@@ -501,7 +475,22 @@ torch::Tensor small_gemm(torch::Tensor a, torch::Tensor b, bool b_transposed) {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnx fused CPU recurrence (one layer, one direction, whole sequence)";
-  m.def("forward", &forward);
-  m.def("backward", &backward);
+  // forward(*ScanTensors, *ScanConfig) -> [*ScanResult, *SavedBuffers] and
+  // backward(*BackwardTensors, *BackwardConfig) -> [*ScanGradients] (rnnx/fused/arguments.py), by
+  // position or keyword.
+  define_entry_point(m, "forward", &forward, kForwardMembers, kForwardNames,
+                     "The fused forward: the fields of ScanTensors, then ScanConfig, in; those of ScanResult, "
+                     "then SavedBuffers, out (rnnx.fused.arguments).",
+                     std::make_index_sequence<kForwardNames.size()>());
+  define_entry_point(m, "backward", &backward, kBackwardMembers, kBackwardNames,
+                     "The fused backward: the fields of BackwardTensors, then BackwardConfig, in; those of "
+                     "ScanGradients out (rnnx.fused.arguments).",
+                     std::make_index_sequence<kBackwardNames.size()>());
   m.def("small_gemm", &small_gemm);
+  // The declarations, for tests/test_fused_arguments.py: (name, schema type) per argument, and
+  // the results' names.
+  m.attr("forward_fields") = forward_fields();
+  m.attr("backward_fields") = backward_fields();
+  m.attr("forward_results") = forward_results();
+  m.attr("backward_results") = backward_results();
 }
