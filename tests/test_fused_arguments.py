@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 import rnnx
+from rnnx.cells import ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.fused import arguments
 from rnnx.fused.arguments import (
     BACKWARD_ARGUMENTS,
@@ -25,7 +26,8 @@ from rnnx.fused.arguments import (
     ScanGradients,
     ScanTensors,
 )
-from rnnx.fused.op import RNN_TANH, fused_scan_op
+from rnnx.fused.function import KernelSpec, fused_kind, kernel_spec
+from rnnx.fused.op import GRU, INDRNN_RELU, INDRNN_TANH, LSTM, RNN_RELU, RNN_TANH, fused_scan_op
 
 needs_kernels = pytest.mark.skipif(rnnx.fused.unavailable_reason() is not None, reason="no C++ compiler")
 
@@ -175,3 +177,19 @@ def test_the_operator_runs_on_the_declaration() -> None:
     call = _forward_call()
     for a, b in zip(fused_scan_op(**call), fused_scan_op(*call.values()), strict=True):
         assert torch.equal(a, b)
+
+
+class _MyLSTM(LSTMStep):
+    pass
+
+
+def test_kernel_specs_come_from_the_exact_cell_class() -> None:
+    assert kernel_spec(LSTMStep(layer_norm=True, peephole=True)) == KernelSpec(LSTM, True, True)
+    assert kernel_spec(GRUStep(layer_norm=True)) == KernelSpec(GRU, True, False)
+    assert kernel_spec(ElmanStep("tanh")) == KernelSpec(RNN_TANH)
+    assert kernel_spec(ElmanStep("relu", layer_norm=True)) == KernelSpec(RNN_RELU, True)
+    assert kernel_spec(IndRNNStep("relu")) == KernelSpec(INDRNN_RELU)
+    assert kernel_spec(IndRNNStep("tanh")) == KernelSpec(INDRNN_TANH)
+    assert kernel_spec(_MyLSTM()) is None  # a subclass may change the step
+    assert fused_kind(_MyLSTM()) is None
+    assert fused_kind(GRUStep()) == GRU

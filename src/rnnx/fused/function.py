@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -15,19 +16,51 @@ from rnnx.recurrence.regularize import Zoneout, ZoneoutDraw
 from rnnx.recurrence.scan import scan
 
 
-def fused_kind(cell: CellStep) -> int | None:
-    """The kernel kind that computes ``cell``, or ``None``. Only rnnx's own cells (not
+class KernelSpec(NamedTuple):
+    """What the kernels compute for a cell: its ``kind`` (:data:`rnnx.fused.op.LSTM`, ...) and
+    the options the kernel takes (:class:`rnnx.fused.arguments.ScanConfig`)."""
+
+    kind: int
+    layer_norm: bool = False
+    peephole: bool = False
+
+
+def _lstm(cell: LSTMStep) -> KernelSpec:
+    return KernelSpec(LSTM, layer_norm=bool(cell.layer_norm), peephole=bool(cell.peephole))
+
+
+def _gru(cell: GRUStep) -> KernelSpec:
+    return KernelSpec(GRU, layer_norm=bool(cell.layer_norm))
+
+
+def _elman(cell: ElmanStep) -> KernelSpec:
+    return KernelSpec(RNN_TANH if cell.nonlinearity == "tanh" else RNN_RELU, layer_norm=bool(cell.layer_norm))
+
+
+def _indrnn(cell: IndRNNStep) -> KernelSpec:
+    return KernelSpec(INDRNN_TANH if cell.nonlinearity == "tanh" else INDRNN_RELU)
+
+
+# Keyed on the exact class: a subclass may change the step, so it has no kernel.
+_KERNELS: dict[type[CellStep], Callable[[Any], KernelSpec]] = {
+    LSTMStep: _lstm,
+    GRUStep: _gru,
+    ElmanStep: _elman,
+    IndRNNStep: _indrnn,
+}
+
+
+def kernel_spec(cell: CellStep) -> KernelSpec | None:
+    """What the kernels compute for ``cell``, or ``None``. Only rnnx's own cells (not
     subclasses, which may change the step) are fused."""
-    kind = type(cell)
-    if kind is LSTMStep:
-        return LSTM
-    if kind is GRUStep:
-        return GRU
-    if kind is ElmanStep:
-        return RNN_TANH if cell.nonlinearity == "tanh" else RNN_RELU  # type: ignore[attr-defined]
-    if kind is IndRNNStep:
-        return INDRNN_TANH if cell.nonlinearity == "tanh" else INDRNN_RELU  # type: ignore[attr-defined]
-    return None
+    spec = _KERNELS.get(type(cell))
+    return None if spec is None else spec(cell)
+
+
+def fused_kind(cell: CellStep) -> int | None:
+    """The kernel kind that computes ``cell``, or ``None`` (:func:`kernel_spec`)."""
+    spec = kernel_spec(cell)
+    return None if spec is None else spec.kind
 
 
 # Cells whose fused kernel was measured faster than PyTorch's own CPU kernel (`rnnx bench`,
@@ -156,13 +189,12 @@ def fused_scan(
     results; each tensor's gradient flows back in its own dtype."""
     if not batch_sizes or batch_sizes[0] == 0:  # an empty batch: nothing for the kernel to run
         return scan(cell, gi, batch_sizes, state0, w, reverse=reverse, zoneout=zoneout)
-    kind = fused_kind(cell)
-    assert kind is not None
+    spec = kernel_spec(cell)
+    assert spec is not None
+    kind = spec.kind
     zoneout = tuple(zoneout) if zoneout is not None else (None,) * len(state0)
     p_h = _zoneout_argument(zoneout[0])[2]
     p_c = _zoneout_argument(zoneout[1])[2] if len(zoneout) > 1 else 0.0
-    layer_norm = bool(getattr(cell, "layer_norm", False))
-    peephole = bool(getattr(cell, "peephole", False))
     draws = kernel_draws(zoneout, state0[0].shape[0])
     tensors = ScanTensors(
         gi=gi,
@@ -174,7 +206,7 @@ def fused_scan(
         ln_hh_b=w.get("ln_hh_bias"),
         ln_c_w=w.get("ln_cell_weight"),
         ln_c_b=w.get("ln_cell_bias"),
-        peep=w.get("weight_peephole") if peephole else None,
+        peep=w.get("weight_peephole") if spec.peephole else None,
         mask=w.hidden_mask,
         w_hr=w.get("weight_hr"),
     )
@@ -187,8 +219,8 @@ def fused_scan(
     config = ScanConfig(
         kind=kind,
         reverse=reverse,
-        layer_norm=layer_norm,
-        peephole=peephole,
+        layer_norm=spec.layer_norm,
+        peephole=spec.peephole,
         # Whole-sequence buffers only when a backward pass can follow.
         save=torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors),
         sizes=list(batch_sizes),

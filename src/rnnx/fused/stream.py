@@ -19,7 +19,7 @@ from torch import Tensor
 
 from rnnx.cells import CellStep, DirectionWeights
 from rnnx.fused.build import STREAM
-from rnnx.fused.function import fused_kind
+from rnnx.fused.function import fused_kind, kernel_spec
 from rnnx.fused.op import GRU, INDRNN_RELU, LSTM
 
 
@@ -38,8 +38,8 @@ def pack_layer(cell: CellStep, w: DirectionWeights) -> list[Tensor]:
     ``W_ih^T (I, G*H)``, ``W_hh^T (P, G*H)`` (IndRNN: ``u (H,)``), the input-side bias, LN_ih's
     gain, the recurrent-side bias, LN_hh's gain, LN_cell's gain and shift, the peepholes
     ``(3, H)``, ``W_hr^T (H, P)``."""
-    kind = fused_kind(cell)
-    layer_norm = bool(getattr(cell, "layer_norm", False))
+    spec = kernel_spec(cell)
+    kind, layer_norm, peephole = spec if spec is not None else (None, False, False)
     b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
     ln_ih_b = w.get("ln_ih_bias") if layer_norm else None
     ln_hh_b = w.get("ln_hh_bias") if layer_norm else None
@@ -49,7 +49,7 @@ def pack_layer(cell: CellStep, w: DirectionWeights) -> list[Tensor]:
         gi_bias, gh_bias = _total(ln_ih_b, b_ih, b_hh), ln_hh_b
     w_hh = w.weight_hh if kind is not None and kind >= INDRNN_RELU else w.weight_hh.t()
     w_hr = w.get("weight_hr")
-    peephole = w.get("weight_peephole") if getattr(cell, "peephole", False) else None
+    peep = w.get("weight_peephole") if peephole else None
     slots = [
         w.weight_ih.t(),
         w_hh,
@@ -59,7 +59,7 @@ def pack_layer(cell: CellStep, w: DirectionWeights) -> list[Tensor]:
         w.get("ln_hh_weight") if layer_norm else None,
         w.get("ln_cell_weight") if layer_norm and kind == LSTM else None,
         w.get("ln_cell_bias") if layer_norm and kind == LSTM else None,
-        peephole,
+        peep,
         None if w_hr is None else w_hr.t(),
     ]
     empty = w.weight_ih.new_empty(0)
