@@ -25,20 +25,33 @@ class KernelSpec(NamedTuple):
     peephole: bool = False
 
 
+# Every KernelSpec, built once (a layer asks for its cell's several times a call), by its values.
+_SPECS = {
+    (kind, layer_norm, peephole): KernelSpec(kind, layer_norm, peephole)
+    for kind in (LSTM, GRU, RNN_TANH, RNN_RELU, INDRNN_RELU, INDRNN_TANH)
+    for layer_norm in (False, True)
+    for peephole in (False, True)
+}
+
+
+def _spec(kind: int, layer_norm: bool = False, peephole: bool = False) -> KernelSpec:
+    return _SPECS[kind, layer_norm, peephole]
+
+
 def _lstm(cell: LSTMStep) -> KernelSpec:
-    return KernelSpec(LSTM, layer_norm=bool(cell.layer_norm), peephole=bool(cell.peephole))
+    return _spec(LSTM, bool(cell.layer_norm), bool(cell.peephole))
 
 
 def _gru(cell: GRUStep) -> KernelSpec:
-    return KernelSpec(GRU, layer_norm=bool(cell.layer_norm))
+    return _spec(GRU, bool(cell.layer_norm))
 
 
 def _elman(cell: ElmanStep) -> KernelSpec:
-    return KernelSpec(RNN_TANH if cell.nonlinearity == "tanh" else RNN_RELU, layer_norm=bool(cell.layer_norm))
+    return _spec(RNN_TANH if cell.nonlinearity == "tanh" else RNN_RELU, bool(cell.layer_norm))
 
 
 def _indrnn(cell: IndRNNStep) -> KernelSpec:
-    return KernelSpec(INDRNN_TANH if cell.nonlinearity == "tanh" else INDRNN_RELU)
+    return _spec(INDRNN_TANH if cell.nonlinearity == "tanh" else INDRNN_RELU)
 
 
 # Keyed on the exact class: a subclass may change the step, so it has no kernel.

@@ -162,6 +162,7 @@ _BACKWARD_OWN = ("d_out", "d_hn", "d_cn", "saved")
 _READ_BY_BACKWARD = attrgetter(*BackwardTensors._fields[len(_BACKWARD_OWN) :])
 # Per forward tensor, where its gradient is in the backward's results (None: the mask has none).
 _GRADIENT_AT = tuple(None if name is None else ScanGradients._fields.index(name) for name in GRADIENT_OF)
+_H_IN, _C_PREV = SavedBuffers._fields.index("h_in"), SavedBuffers._fields.index("c_prev")
 _NO_CONFIG_GRADIENTS = (None,) * len(ScanConfig._fields)  # the configuration has no gradients
 
 
@@ -190,7 +191,7 @@ def _gradients(ctx: Any, grads: Sequence[Tensor | None], run_backward: Any) -> t
     (:mod:`rnnx.fused.recompute`) when autograd asks for one."""
     config: BackwardConfig = ctx.config
     kept = ctx.saved_tensors
-    saved, tensors = SavedBuffers._make(kept[:_N_SAVED]), ScanTensors._make(kept[_N_SAVED:])
+    saved, tensors = kept[:_N_SAVED], ScanTensors._make(kept[_N_SAVED:])
     d_out, d_h, d_c = grads[:_N_RESULT]  # those of ScanResult; the saved buffers are internal
     if torch.is_grad_enabled():  # backward(create_graph=True)
         widths = (tensors.h0.shape[1],) if tensors.c0 is None else (tensors.h0.shape[1], tensors.c0.shape[1])
@@ -210,16 +211,17 @@ def _gradients(ctx: Any, grads: Sequence[Tensor | None], run_backward: Any) -> t
             )
         )
     # (N, P) and (N, H): P is proj_size where there is one.
-    h_in, c_prev, batch = saved.h_in, saved.c_prev, config.sizes[0] if config.sizes else 0
+    h_in, c_prev, batch = saved[_H_IN], saved[_C_PREV], config.sizes[0] if config.sizes else 0
     d_out = torch.zeros_like(h_in) if d_out is None else d_out.contiguous()
     d_h = h_in.new_zeros(batch, h_in.shape[1]) if d_h is None else d_h.contiguous()
     has_c = tensors.c0 is not None
     d_c = None if not has_c else (c_prev.new_zeros(batch, c_prev.shape[1]) if d_c is None else d_c.contiguous())
-    arguments = BackwardTensors(d_out, d_h, d_c, list(saved), *_READ_BY_BACKWARD(tensors))
-    gradients = run_backward(*arguments, *config)  # ScanGradients
-    # Each given tensor's gradient; the kernel's are empty for those it was not given.
+    # BackwardTensors, then BackwardConfig, in; ScanGradients out.
+    gradients = run_backward(d_out, d_h, d_c, list(saved), *_READ_BY_BACKWARD(tensors), *config)
+    # Each given tensor's gradient; the kernel's are empty for those it was not given. (One place
+    # per tensor: tests/test_fused_arguments.py.)
     return tuple(
-        [None if at is None or t is None else gradients[at] for at, t in zip(_GRADIENT_AT, tensors, strict=True)]
+        [None if at is None or t is None else gradients[at] for at, t in zip(_GRADIENT_AT, tensors, strict=False)]
     )
 
 
