@@ -14,14 +14,11 @@ from rnnx.backends import BackendChoice, check_request, choose_cell, native_cell
 from rnnx.cells import NONLINEARITIES, CellStep, DirectionWeights, ElmanStep, GRUStep, LSTMStep, State
 from rnnx.modules.base import CellModule, read_state
 from rnnx.modules.inputs import check_cell_features, check_cell_state, unpack_state
-from rnnx.modules.options import LSTMVariantArgs, RegulariserArgs, VariantArgs, read_variants
+from rnnx.modules.options import LSTM_VARIANTS, VARIANTS, LSTMVariantArgs, RegulariserArgs, VariantArgs, read_variants
 from rnnx.modules.precision import cast_all, cell_result_dtypes
 from rnnx.modules.weights import check_weights
 from rnnx.recurrence import drop_weight, recurrent_dropout_mask, zoneout_masks
 from rnnx.recurrence.regularize import apply_zoneout
-
-TAKES = tuple(VariantArgs.__annotations__)
-LSTM_TAKES = tuple(LSTMVariantArgs.__annotations__)
 
 
 class CellTracer(Protocol):
@@ -221,7 +218,7 @@ class RNNCell(RecurrentCell):
         dtype: torch.dtype | None = None,
         **variants: Unpack[VariantArgs],
     ) -> None:
-        v = read_variants("RNNCell", variants, takes=TAKES, state_names=("h",))
+        v = read_variants("RNNCell", variants, takes=VARIANTS, state_names=("h",))
         self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity, NONLINEARITIES)
         cell = ElmanStep(nonlinearity, layer_norm=v.layer_norm)
         super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())
@@ -250,7 +247,7 @@ class LSTMCell(RecurrentCell):
         **variants: Unpack[LSTMVariantArgs],
     ) -> None:
         bias_on = check_flag("LSTMCell", "bias", bias)  # by truth value, as torch.nn's cells
-        v = read_variants("LSTMCell", variants, takes=LSTM_TAKES, state_names=("h", "c"), bias=bias_on)
+        v = read_variants("LSTMCell", variants, takes=LSTM_VARIANTS, state_names=("h", "c"), bias=bias_on)
         cell = LSTMStep(layer_norm=v.layer_norm, peephole=v.peephole, forget_bias=v.forget_bias)
         super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())
 
@@ -272,6 +269,6 @@ class GRUCell(RecurrentCell):
         dtype: torch.dtype | None = None,
         **variants: Unpack[VariantArgs],
     ) -> None:
-        v = read_variants("GRUCell", variants, takes=TAKES, state_names=("h",))
+        v = read_variants("GRUCell", variants, takes=VARIANTS, state_names=("h",))
         cell = GRUStep(layer_norm=v.layer_norm)
         super().__init__(cell, input_size, hidden_size, bias, device, dtype, **v.regularisers())

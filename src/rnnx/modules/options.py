@@ -55,7 +55,13 @@ class LSTMVariantArgs(VariantArgs, total=False):
 
 
 REGULARISERS = tuple(RegulariserArgs.__annotations__)
-"""The names of :class:`RegulariserArgs`."""
+"""The names of :class:`RegulariserArgs`: what ``rnnx.Recurrent`` and ``IndRNN`` take."""
+
+VARIANTS = tuple(VariantArgs.__annotations__)
+"""The names of :class:`VariantArgs`: what ``RNN``, ``GRU`` and their cells take."""
+
+LSTM_VARIANTS = tuple(LSTMVariantArgs.__annotations__)
+"""The names of :class:`LSTMVariantArgs`: what ``LSTM`` and ``LSTMCell`` take."""
 
 LSTM_ONLY = ("peephole", "forget_bias")
 """Options only an LSTM takes; any other family refuses them unless they are off."""

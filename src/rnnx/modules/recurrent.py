@@ -13,14 +13,13 @@ from rnnx._checks import check_choice, check_nonlinearity
 from rnnx.cells import NONLINEARITIES, ElmanStep, GRUStep, IndRNNStep, LSTMStep
 from rnnx.modules.layer import RecurrentLayer
 from rnnx.modules.options import (
+    LSTM_VARIANTS,
+    VARIANTS,
     LSTMVariantArgs,
     RegulariserArgs,
     VariantArgs,
     read_variants,
 )
-
-TAKES = tuple(VariantArgs.__annotations__)
-LSTM_TAKES = tuple(LSTMVariantArgs.__annotations__)
 
 Recurrent = RecurrentLayer
 """Run any :class:`rnnx.cells.CellStep` with every layer option; see :class:`RecurrentLayer`."""
@@ -66,7 +65,7 @@ class RNN(RecurrentLayer):
         proj_size: int = 0,
         **variants: Unpack[VariantArgs],
     ) -> None:
-        v = read_variants("RNN", variants, takes=TAKES, state_names=("h",))
+        v = read_variants("RNN", variants, takes=VARIANTS, state_names=("h",))
         self.nonlinearity = check_nonlinearity("RNN", nonlinearity, NONLINEARITIES)
         super().__init__(
             ElmanStep(nonlinearity, layer_norm=v.layer_norm),
@@ -116,7 +115,7 @@ class LSTM(RecurrentLayer):
         dtype: torch.dtype | None = None,
         **variants: Unpack[LSTMVariantArgs],
     ) -> None:
-        v = read_variants("LSTM", variants, takes=LSTM_TAKES, state_names=("h", "c"), bias=bias)
+        v = read_variants("LSTM", variants, takes=LSTM_VARIANTS, state_names=("h", "c"), bias=bias)
         super().__init__(
             LSTMStep(layer_norm=v.layer_norm, peephole=v.peephole, forget_bias=v.forget_bias),
             input_size,
@@ -159,7 +158,7 @@ class GRU(RecurrentLayer):
         proj_size: int = 0,
         **variants: Unpack[VariantArgs],
     ) -> None:
-        v = read_variants("GRU", variants, takes=TAKES, state_names=("h",))
+        v = read_variants("GRU", variants, takes=VARIANTS, state_names=("h",))
         super().__init__(
             GRUStep(layer_norm=v.layer_norm),
             input_size,
