@@ -6,23 +6,13 @@ rate is a function of the step, and the checkpoint holds the weights, the optimi
 every RNG state; a run resumed after epoch ``k`` therefore takes the same steps with the same
 numbers as one that was never interrupted.
 
-Data parallelism: launched by ``torchrun --nproc_per_node N``, each process takes an equal
-``1/N`` shard of every global batch and ``DistributedDataParallel`` averages the gradients (gloo on
-CPU, NCCL on CUDA), which equals one process on the whole batch; the last, incomplete batch of
-an epoch is dropped so the shards stay equal. Every process seeds identically and runs its shard
-inside :func:`rnnx.sample_offset` (the index of its first sample in the global batch), so rnnx's
-random masks (dropout, zoneout, recurrent dropout; weight drop is one mask per step, the same on
-every process) are those of one process on the whole batch. A process that waits more than
-``timeout`` seconds for the others (a frozen or dead peer) stops with :class:`PeerTimeoutError`.
-Process 0 alone writes the run directory.
+Data parallelism under ``torchrun`` (the process group, the peer timeout) is :mod:`rnnx.lab.distributed`'s.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -32,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from rnnx._files import save_tensors, write_json
@@ -45,6 +34,12 @@ from rnnx.lab.checkpoint import (
     save_checkpoint,
 )
 from rnnx.lab.config import TrainConfig
+
+# DEFAULT_TIMEOUT and PeerTimeoutError were defined here before the data-parallel plumbing had a
+# module of its own; imported "as" themselves, they stay importable from here.
+from rnnx.lab.distributed import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from rnnx.lab.distributed import PeerTimeoutError as PeerTimeoutError
+from rnnx.lab.distributed import data_parallel, global_mean, process_device, process_group
 from rnnx.lab.memory import PeakMemory
 from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
 from rnnx.lab.outputs import Output
@@ -142,49 +137,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def _device(config: TrainConfig) -> torch.device:
-    name = config.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun process
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device(name)
-
-
-DEFAULT_TIMEOUT = 300.0
-"""Seconds a data-parallel process waits for the others at a collective before giving up."""
-
-
-class PeerTimeoutError(TimeoutError):
-    """A data-parallel process waited longer than its timeout for the others."""
-
-
-def _peer_timeout(error: BaseException, timeout: float) -> PeerTimeoutError | None:
-    """The one-line error for a collective or rendezvous that timed out, else ``None``. Gloo and
-    the store raise a ``RuntimeError`` saying "Timed out ..."."""
-    if not isinstance(error, RuntimeError) or "timed out" not in str(error).lower():
-        return None
-    rank = os.environ.get("RANK", "?")
-    return PeerTimeoutError(
-        f"process {rank} waited more than timeout={timeout:g} s (--timeout) for the other processes of the "
-        "data-parallel run: one of them is frozen or has died"
-    )
-
-
-def _distributed(device: torch.device, timeout: float) -> tuple[int, int, bool]:
-    """``(rank, world_size, created)``: under ``torchrun`` the process group is initialised here
-    unless the caller did (``created`` says whether we did, so we also tear it down); its
-    collectives give up after ``timeout`` seconds."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, False
-    created = not dist.is_initialized()
-    if created:
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
-    return dist.get_rank(), dist.get_world_size(), created
-
-
 def _diverged(what: str, run_dir: Path | None, epochs_done: int) -> TrainingDivergedError:
     if run_dir is None:
         kept = "the run stopped"
@@ -245,21 +197,10 @@ def train(
 
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
         raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
-    device = _device(config)
-    created = False
-    try:
-        # Every process has checked the run directory above before any can pass this rendezvous and write it.
-        rank, world, created = _distributed(device, timeout)
+    device = process_device(config)
+    # Every process has checked the run directory above before any can pass this rendezvous and write it.
+    with process_group(device, timeout) as (rank, world):
         return _train(config, run_dir, checkpoint, resume, progress, max_steps, model, device, rank, world)
-    except RuntimeError as error:
-        timed_out = _peer_timeout(error, timeout) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
-        if timed_out is None:
-            raise
-        created = False  # a group whose peer is gone cannot be torn down collectively
-        raise timed_out from error
-    finally:
-        if created:
-            dist.destroy_process_group()
 
 
 @dataclass
@@ -347,12 +288,7 @@ class _Loop:
         self.optimizer.step()
         state.step += 1
         state.samples += len(batch.targets) * self.world
-        reported = loss.detach()
-        if self.world > 1:  # report the global batch's loss, not this process's shard's
-            reported = reported.clone()
-            dist.all_reduce(reported)
-            reported /= self.world
-        return float(reported)
+        return global_mean(loss, self.world)
 
     def validate(self, state: RunState) -> float:
         """The validation metric after the epoch just trained; :class:`TrainingDivergedError` when it
@@ -418,16 +354,11 @@ def _train(
     if checkpoint is not None and run_dir is not None:
         state, best = _resume(run_dir, checkpoint, model, optimizer, rewrite_best=out is not None)
         best_weights = best_weights if best is None else best
-    trainer: nn.Module = model
-    if world > 1:
-        trainer = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
     loop = _Loop(
         config=config,
         task=task,
         model=model,
-        trainer=trainer,
+        trainer=data_parallel(model, device, world),
         optimizer=optimizer,
         device=device,
         rank=rank,
