@@ -1,12 +1,10 @@
 """``train(config)``: one model on one task with AdamW, clipping, a cosine or constant schedule,
 early stopping, checkpoints each epoch, exact resume, and data parallelism under ``torchrun``.
 
-Exactness of resume: the data order of epoch ``e`` is drawn from ``(seed, e)`` alone, the learning
-rate is a function of the step, and the checkpoint holds the weights, the optimizer state and
-every RNG state; a run resumed after epoch ``k`` therefore takes the same steps with the same
-numbers as one that was never interrupted.
-
-Data parallelism under ``torchrun`` (the process group, the peer timeout) is :mod:`rnnx.lab.distributed`'s.
+This module sets a run up (the task, the model, the optimizer, the step budget, the run directory
+or the checkpoint it resumes from) and gathers its :class:`TrainResult`. The epochs, and why a
+resumed run takes the same steps as one never interrupted, are :mod:`rnnx.lab.loop`'s; the
+data-parallel plumbing (the process group, the peer timeout) is :mod:`rnnx.lab.distributed`'s.
 """
 
 from __future__ import annotations
@@ -14,9 +12,8 @@ from __future__ import annotations
 import copy
 import math
 import random
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,48 +22,28 @@ import torch
 from torch import nn
 
 from rnnx._files import save_tensors, write_json
-from rnnx.lab.checkpoint import (
-    BEST,
-    Pointer,
-    best_weights_file,
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-)
+from rnnx.lab.checkpoint import BEST, Pointer, best_weights_file, load_checkpoint, load_weights
 from rnnx.lab.config import TrainConfig
 
-# DEFAULT_TIMEOUT and PeerTimeoutError were defined here before the data-parallel plumbing had a
-# module of its own; imported "as" themselves, they stay importable from here.
+# DEFAULT_TIMEOUT, PeerTimeoutError, ProgressEvent, RunState, TrainingDivergedError, evaluate and
+# learning_rate were defined here before the loop and the data-parallel plumbing had modules of their
+# own; imported "as" themselves, they stay importable from here.
 from rnnx.lab.distributed import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from rnnx.lab.distributed import PeerTimeoutError as PeerTimeoutError
-from rnnx.lab.distributed import data_parallel, global_mean, process_device, process_group
+from rnnx.lab.distributed import data_parallel, process_device, process_group
+from rnnx.lab.loop import Loop
+from rnnx.lab.loop import ProgressEvent as ProgressEvent
+from rnnx.lab.loop import RunState as RunState
+from rnnx.lab.loop import TrainingDivergedError as TrainingDivergedError
+from rnnx.lab.loop import evaluate as evaluate
+from rnnx.lab.loop import learning_rate as learning_rate
 from rnnx.lab.memory import PeakMemory
 from rnnx.lab.models import build_model, count_parameters, matched_hidden_size
 from rnnx.lab.outputs import Output
 from rnnx.lab.rundir import check_device, check_run_dir, check_vocab
 from rnnx.lab.runs import saved_task
-from rnnx.lab.tasks import Batch, Task, get_task
-from rnnx.recurrence import sample_offset
+from rnnx.lab.tasks import Task, get_task
 from rnnx.seq2seq import Seq2Seq
-
-
-class TrainingDivergedError(ValueError):
-    """The loss or the validation metric became NaN or infinite: the run stopped before writing
-    anything, so its last checkpoint and ``best.safetensors`` are the last good ones."""
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """What :func:`train` reports to its ``progress`` callback: ``kind`` is ``"step"`` after each
-    optimizer step and ``"epoch"`` after each epoch's evaluation and checkpoint."""
-
-    kind: str
-    epoch: int
-    epochs: int
-    step: int
-    steps_per_epoch: int
-    loss: float
-    metric: float | None = None
 
 
 @dataclass
@@ -104,47 +81,11 @@ class TrainResult:
         return {k: v for k, v in asdict(self).items() if k != "network"}
 
 
-def learning_rate(config: TrainConfig, step: int, total: int) -> float:
-    """The learning rate of optimizer step ``step`` (0-based) of ``total`` for a resolved config:
-    linear warm-up over ``warmup_steps``, then constant or a half cosine from ``lr`` to 0."""
-    assert config.lr is not None
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
-        return config.lr
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, task: Task, split: str, *, batch_size: int = 500, device: str = "cpu") -> float:
-    """The task's metric of ``model`` on ``split`` (in eval mode; the mode is restored after)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in task.batches(split, batch_size):
-        batch = batch.to(device)
-        value, n = task.score(model, batch)
-        total, count = total + value, count + n
-    model.train(was_training)
-    return total / count
-
-
 def seed_everything(seed: int) -> None:
     """Seed torch (all devices), numpy and Python's ``random``."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-
-
-def _diverged(what: str, run_dir: Path | None, epochs_done: int) -> TrainingDivergedError:
-    if run_dir is None:
-        kept = "the run stopped"
-    elif epochs_done == 0:
-        kept = f"the run stopped before writing its first checkpoint to {str(run_dir)!r}"
-    else:
-        kept = f"the run stopped; {str(run_dir)!r} keeps its checkpoint of epoch {epochs_done} and its best weights"
-    return TrainingDivergedError(f"training diverged: {what}; {kept}. Try a smaller lr, or clip")
 
 
 def train(
@@ -203,127 +144,6 @@ def train(
         return _train(config, run_dir, checkpoint, resume, progress, max_steps, model, device, rank, world)
 
 
-@dataclass
-class RunState:
-    """Where a run is and what it has measured so far: what each checkpoint's ``state.json`` holds
-    and resume restores (its keys are :data:`rnnx.lab.checkpoint.STATE_TYPES`, in this order)."""
-
-    epoch: int = 0  # epochs done
-    step: int = 0  # optimizer steps done
-    samples: int = 0  # training sequences seen, over all processes
-    train_seconds: float = 0.0  # evaluation excluded
-    curve: list[float] = field(default_factory=list)  # the validation metric after each epoch
-    train_loss: list[float] = field(default_factory=list)  # the mean training loss of each epoch
-    epoch_seconds: list[float] = field(default_factory=list)
-    best_metric: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0  # epochs since the best one, for patience
-    steps_to_halfway: int | None = None
-    stopped_early: bool = False  # by target or patience
-    peak_memory_bytes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, state: dict[str, Any]) -> RunState:
-        """The state of a ``state.json`` that :func:`~rnnx.lab.checkpoint.check_state` accepted."""
-        return cls(**{f.name: state[f.name] for f in fields(cls)})
-
-
-@dataclass
-class _Loop:
-    """The parts of one run that every epoch uses, fixed for the run."""
-
-    config: TrainConfig
-    task: Task
-    model: nn.Module
-    trainer: nn.Module  # the model, or its DistributedDataParallel wrapper
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    rank: int
-    world: int
-    epochs: int
-    steps_per_epoch: int
-    total_steps: int
-    run_dir: Path | None
-    progress: Callable[[ProgressEvent], None] | None
-
-    def finished(self, state: RunState) -> bool:
-        return state.stopped_early or state.epoch >= self.epochs or state.step >= self.total_steps
-
-    def train_epoch(self, state: RunState) -> list[float]:
-        """The optimizer steps of epoch ``state.epoch`` (fewer where the step budget ends); the loss
-        of each. Raises :class:`TrainingDivergedError` at a loss that is not finite."""
-        config, epoch = self.config, state.epoch
-        self.model.train()
-        losses: list[float] = []
-        shards = self.task.batches(
-            "train", config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, rank=self.rank,
-            world_size=self.world, drop_last=self.world > 1,
-        )  # fmt: skip
-        for k, batch in enumerate(shards):
-            if k >= self.steps_per_epoch or state.step >= self.total_steps:
-                break
-            losses.append(self.step(state, batch))
-            if not math.isfinite(losses[-1]):
-                where = f"step {state.step} (epoch {epoch + 1}, batch {k + 1} of {self.steps_per_epoch})"
-                raise _diverged(f"the training loss is {losses[-1]} at {where}", self.run_dir, epoch)
-            if self.progress is not None:
-                self.progress(ProgressEvent("step", epoch, self.epochs, state.step, self.steps_per_epoch, losses[-1]))
-        return losses
-
-    def step(self, state: RunState, batch: Batch) -> float:
-        """One optimizer step on this process's shard of a global batch; the global batch's loss."""
-        config = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(config, state.step, self.total_steps)
-        batch = batch.to(self.device)
-        with sample_offset(self.rank * (config.batch_size // self.world)):  # this shard's first global sample
-            loss = self.task.loss(self.task.forward(self.trainer, batch), batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
-        self.optimizer.step()
-        state.step += 1
-        state.samples += len(batch.targets) * self.world
-        return global_mean(loss, self.world)
-
-    def validate(self, state: RunState) -> float:
-        """The validation metric after the epoch just trained; :class:`TrainingDivergedError` when it
-        is not finite."""
-        config, task = self.config, self.task
-        metric = evaluate(self.model, task, "valid", batch_size=config.eval_batch_size, device=str(self.device))
-        if not math.isfinite(metric):
-            where = f"after epoch {state.epoch + 1} (step {state.step})"
-            raise _diverged(f"the validation {task.metric} is {metric} {where}", self.run_dir, state.epoch)
-        return metric
-
-    def record(self, state: RunState, metric: float, losses: list[float], seconds: float) -> bool:
-        """Count the epoch just trained in ``state``: its time, metric and mean loss, the best epoch,
-        the steps to halfway, and whether the target or patience stops the run. Whether ``metric``
-        is a new best."""
-        task, config, epoch = self.task, self.config, state.epoch
-        state.epoch = epoch + 1
-        state.train_seconds += seconds
-        state.epoch_seconds.append(seconds)
-        state.curve.append(metric)
-        state.train_loss.append(sum(losses) / max(1, len(losses)))
-        new_best = state.best_metric is None or task.better(metric, state.best_metric)
-        if new_best:
-            state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
-        else:
-            state.bad_epochs += 1
-        reached = metric <= task.halfway if task.lower_is_better else metric >= task.halfway
-        if state.steps_to_halfway is None and reached:
-            state.steps_to_halfway = state.step
-        target = config.target
-        on_target = target is not None and (metric <= target if task.lower_is_better else metric >= target)
-        state.stopped_early = on_target or (config.patience is not None and state.bad_epochs >= config.patience)
-        return new_best
-
-
 def _train(
     config: TrainConfig,
     run_dir: Path | None,
@@ -354,7 +174,7 @@ def _train(
     if checkpoint is not None and run_dir is not None:
         state, best = _resume(run_dir, checkpoint, model, optimizer, rewrite_best=out is not None)
         best_weights = best_weights if best is None else best
-    loop = _Loop(
+    loop = Loop(
         config=config,
         task=task,
         model=model,
@@ -371,22 +191,7 @@ def _train(
     )
     memory = PeakMemory(device)
     memory.start()
-    while not loop.finished(state):
-        started = time.perf_counter()
-        losses = loop.train_epoch(state)
-        seconds = time.perf_counter() - started
-        metric = loop.validate(state)
-        new_best = loop.record(state, metric, losses, seconds)
-        if new_best:
-            best_weights = copy.deepcopy(model.state_dict())
-        state.peak_memory_bytes = max(state.peak_memory_bytes, memory.peak())
-        if out is not None:
-            save_checkpoint(
-                out, epoch=state.epoch, model=model, optimizer=optimizer, state=state.to_json(), new_best=new_best
-            )
-        if progress is not None:
-            mean_loss = state.train_loss[-1]
-            progress(ProgressEvent("epoch", state.epoch, config.epochs, state.step, steps_per_epoch, mean_loss, metric))
+    best_weights = loop.run(state, best_weights, out, memory)
     result = _result(config, task, model, state, hidden, world, memory.what, best_weights, device)
     if out is not None:
         write_json(out.root / "result.json", result.to_dict())
