@@ -152,7 +152,7 @@ _DEVICE = re.compile(r"(cpu|cuda|mps)(:\d+)?|auto")
 
 def check_device_name(name: object) -> str:
     """``name`` if it is ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (whether such
-    a device exists here is :func:`rnnx.lab.train.check_device`'s question).
+    a device exists here is :func:`rnnx.lab.rundir.check_device`'s question).
 
     Raises:
         ValueError: any other name.
