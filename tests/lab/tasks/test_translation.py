@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -94,3 +95,52 @@ def test_reverse_source_reaches_the_model_and_survives_a_reload(tmp_path: Path) 
 def test_reverse_source_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match=r"task 'reverse': reverse_source must be a bool; got str 'yes'"):
         get_task("reverse", reverse_source="yes", **SIZES)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0])
+def test_teacher_forcing_reaches_the_model_s_forward(ratio: float) -> None:
+    task = get_task("reverse", teacher_forcing=ratio, **SIZES)
+    assert task.info["teacher_forcing"] == ratio
+    model = build_model("gru:attention=dot", task, hidden_size=8)
+    (batch,) = list(task.batches("train", 4))[:1]
+    torch.manual_seed(3)
+    got = task.forward(model, batch)
+    torch.manual_seed(3)  # the oracle: the model's own forward with that ratio, same draws
+    expected = model(batch.inputs, batch.lengths, batch.targets, teacher_forcing=ratio).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    if ratio < 1.0:  # feeding predictions changes the logits after the first step
+        torch.manual_seed(3)
+        forced = model(batch.inputs, batch.lengths, batch.targets).logits
+        assert not torch.equal(got[:, 1:], forced[:, 1:])
+
+
+def test_teacher_forcing_trains_and_resumes_exactly(tmp_path: Path) -> None:
+    # Scheduled sampling draws from torch's generator: a run killed after an epoch and resumed
+    # takes the uninterrupted run's steps.
+    from rnnx.lab.config import TrainConfig
+    from rnnx.lab.loop import ProgressEvent
+    from rnnx.lab.train import train
+
+    class KilledError(Exception):
+        pass
+
+    def kill_after_first(event: ProgressEvent) -> None:
+        if event.kind == "epoch" and event.epoch == 1:
+            raise KilledError
+
+    options = {"teacher_forcing": 0.5, **SIZES}
+    config = TrainConfig(task="reverse", task_options=options, model="gru", hidden_size=8, epochs=2, seed=1)
+    whole = train(config, out_dir=tmp_path / "whole")
+    with pytest.raises(KilledError):
+        train(config, out_dir=tmp_path / "killed", progress=kill_after_first)
+    resumed = train(config, out_dir=tmp_path / "killed", resume=True)
+    assert resumed.train_loss == whole.train_loss
+    assert resumed.curve == whole.curve
+    forced = train(dataclasses.replace(config, task_options=SIZES), out_dir=tmp_path / "forced")
+    assert forced.train_loss != whole.train_loss
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_teacher_forcing_must_be_a_probability(value: float) -> None:
+    with pytest.raises(ValueError, match=rf"task 'reverse': teacher_forcing must be in \[0, 1\]; got {value}"):
+        get_task("reverse", teacher_forcing=value, **SIZES)

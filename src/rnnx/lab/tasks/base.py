@@ -158,9 +158,11 @@ class Task:
 
     def forward(self, model: nn.Module, batch: Batch) -> Tensor:
         """The model's training output on ``batch``: ``model(inputs, lengths)``, or for seq2seq the
-        teacher-forced logits ``(B, T-1, V)`` of ``model(src, src_lengths, tgt)``."""
+        logits ``(B, T-1, V)`` of ``model(src, src_lengths, tgt, teacher_forcing=...)`` with the
+        task's ``teacher_forcing`` (1: always the true previous token)."""
         if self.kind == "seq2seq":
-            logits: Tensor = model(batch.inputs, batch.lengths, batch.targets).logits
+            ratio = float(self.info.get("teacher_forcing", 1.0))
+            logits: Tensor = model(batch.inputs, batch.lengths, batch.targets, teacher_forcing=ratio).logits
             return logits
         out: Tensor = model(batch.inputs, batch.lengths)
         return out

@@ -23,6 +23,11 @@ The pairs the task was built from are its ``info["pairs"]`` (a :class:`Translati
 Every lab task takes ``reverse_source``: the model built for it reads each source backwards
 (Sutskever et al. 2014; :class:`rnnx.seq2seq.encoder.Encoder`). The data stay as written; the
 model carries the option, so it also reverses the sources it is given later.
+
+And ``teacher_forcing``, the probability of feeding the decoder the true previous token at each
+training step (1, the default, always does; below 1 is scheduled sampling, Bengio et al. 2015,
+:meth:`rnnx.seq2seq.Seq2Seq.forward`). Its draws come from torch's generator, which checkpoints
+save, so a resumed run draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnx._checks import check_bool, check_choice, check_int
+from rnnx._checks import check_bool, check_choice, check_int, check_probability
 from rnnx.lab.tasks.base import Split, Task
 from rnnx.seq2seq._inputs import check_pairs, pad_ids
 from rnnx.seq2seq.vocab import Vocab
@@ -281,8 +286,9 @@ def _split(pairs: list[Pair], src_vocab: Vocab, tgt_vocab: Vocab) -> Split:
     return Split(batch.src, batch.tgt, batch.src_lengths, {"tgt_lengths": batch.tgt_lengths})
 
 
-def _task(name: str, reverse_source: bool, **options: Any) -> Task:
+def _task(name: str, reverse_source: bool, teacher_forcing: float, **options: Any) -> Task:
     check_bool(f"task {name!r}", "reverse_source", reverse_source)
+    teacher_forcing = check_probability(f"task {name!r}", "teacher_forcing", teacher_forcing)
     data = generate_pairs(name, **options)
     splits = {k: _split(getattr(data, k), data.src_vocab, data.tgt_vocab) for k in ("train", "valid", "test")}
     common, _ = Counter(t for _, t in data.train).most_common(1)[0]
@@ -301,12 +307,13 @@ def _task(name: str, reverse_source: bool, **options: Any) -> Task:
         train=splits["train"],
         valid=splits["valid"],
         test=splits["test"],
-        options={**options, "reverse_source": reverse_source},
+        options={**options, "reverse_source": reverse_source, "teacher_forcing": teacher_forcing},
         info={
             "src_vocab": data.src_vocab,
             "tgt_vocab": data.tgt_vocab,
             "pad_id": data.tgt_vocab.pad_id,
             "reverse_source": reverse_source,
+            "teacher_forcing": teacher_forcing,
             "pairs": data,
         },
     )
@@ -326,12 +333,14 @@ def reverse(
     min_length: int | None = None,
     max_length: int | None = None,
     reverse_source: bool = False,
+    teacher_forcing: float = 1.0,
 ) -> Task:
     """Reverse a string of letters (Sutskever et al. 2014's source reversal as a task)."""
     sizes = {"seed": seed, "train_size": train_size, "valid_size": valid_size, "test_size": test_size}
     return _task(
         "reverse",
         reverse_source,
+        teacher_forcing,
         **sizes,
         **_given(num_symbols=num_symbols, min_length=min_length, max_length=max_length),
     )
@@ -347,11 +356,16 @@ def sort(
     min_length: int | None = None,
     max_length: int | None = None,
     reverse_source: bool = False,
+    teacher_forcing: float = 1.0,
 ) -> Task:
     """Sort the letters of a string (Vinyals et al. 2016)."""
     sizes = {"seed": seed, "train_size": train_size, "valid_size": valid_size, "test_size": test_size}
     return _task(
-        "sort", reverse_source, **sizes, **_given(num_symbols=num_symbols, min_length=min_length, max_length=max_length)
+        "sort",
+        reverse_source,
+        teacher_forcing,
+        **sizes,
+        **_given(num_symbols=num_symbols, min_length=min_length, max_length=max_length),
     )
 
 
@@ -363,10 +377,11 @@ def addition(
     test_size: int = 1_000,
     max_digits: int | None = None,
     reverse_source: bool = False,
+    teacher_forcing: float = 1.0,
 ) -> Task:
     """``"123+45"`` -> ``"168"`` (Zaremba & Sutskever 2014)."""
     sizes = {"seed": seed, "train_size": train_size, "valid_size": valid_size, "test_size": test_size}
-    return _task("addition", reverse_source, **sizes, **_given(max_digits=max_digits))
+    return _task("addition", reverse_source, teacher_forcing, **sizes, **_given(max_digits=max_digits))
 
 
 def dates(
@@ -377,7 +392,8 @@ def dates(
     test_size: int = 1_000,
     formats: list[str] | None = None,
     reverse_source: bool = False,
+    teacher_forcing: float = 1.0,
 ) -> Task:
     """A date in one of several human formats -> ISO ``yyyy-mm-dd``."""
     sizes = {"seed": seed, "train_size": train_size, "valid_size": valid_size, "test_size": test_size}
-    return _task("dates", reverse_source, **sizes, **_given(formats=formats))
+    return _task("dates", reverse_source, teacher_forcing, **sizes, **_given(formats=formats))
