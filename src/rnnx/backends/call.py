@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnx.cells import CellStep, DirectionWeights, State
+from rnnx.recurrence.masks import global_samples
 from rnnx.recurrence.scan import ScanFn
 
 LayerResult = tuple[Tensor, State]
@@ -117,6 +118,13 @@ class LayerCall:
     def batch_layout(self, time_major: Tensor) -> Tensor:
         """A time-major ``(T, B, F)`` result in the layout of the input (batch first if asked)."""
         return time_major.transpose(0, 1) if self.layer.batch_first else time_major
+
+    def samples(self) -> tuple[int, ...] | None:
+        """In training, each (sorted) row's global sample index, which keys its random masks
+        (:func:`rnnx.sample_offset`); ``None`` in evaluation, which draws none."""
+        if not self.layer.training:
+            return None
+        return global_samples(self.seq.batch, self.seq.sorted_indices)
 
     def active_zoneout(self) -> tuple[float, ...]:
         """The layer's zoneout probabilities, or ``()`` when zoneout is off."""

@@ -12,7 +12,6 @@ from torch import _VF, Tensor
 from rnnx.backends.call import LayerCall, LayerResult
 from rnnx.backends.onednn import native_autocast_unsupported
 from rnnx.cells import CellStep, State
-from rnnx.recurrence.masks import global_samples
 from rnnx.recurrence.regularize import call_masks
 
 _LAYER_OPS: dict[str, Callable[..., Any]] = {
@@ -179,5 +178,5 @@ class NativeBackend:
             training=layer.training,
             bidirectional=layer.bidirectional,
             batch_first=layer.batch_first,
-            samples=global_samples(seq.batch, seq.sorted_indices) if layer.training else None,
+            samples=call.samples(),
         )

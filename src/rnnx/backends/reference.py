@@ -8,14 +8,13 @@ from torch import Tensor
 from rnnx.backends.call import LayerCall, LayerResult
 from rnnx.cells import State
 from rnnx.recurrence import ScanFn, run_stack, scan
-from rnnx.recurrence.masks import global_samples
 
 
 def run_recurrence(call: LayerCall, state: State, weights: list[Tensor], scan_fn: ScanFn) -> LayerResult:
     """Run ``call`` through :func:`rnnx.recurrence.run_stack` with the time loop ``scan_fn``.
 
     A padded ``(T, B, I)`` input is handed over as the packed layout with ``B`` rows per step (a
-    free reshape); each row's global sample index keys its random masks (:func:`rnnx.sample_offset`).
+    free reshape); each row's global sample index keys its random masks (:meth:`LayerCall.samples`).
     """
     layer, seq = call.layer, call.seq
     if seq.batch_sizes is not None:
@@ -35,7 +34,7 @@ def run_recurrence(call: LayerCall, state: State, weights: list[Tensor], scan_fn
         training=layer.training,
         zoneout=call.active_zoneout(),
         recurrent_dropout=layer.recurrent_dropout,
-        samples=global_samples(seq.batch, seq.sorted_indices) if layer.training else None,
+        samples=call.samples(),
         scan_fn=scan_fn,
     )
     if seq.batch_sizes is None:

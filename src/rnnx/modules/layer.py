@@ -226,6 +226,7 @@ class RecurrentLayer(CellModule):
 
     def _initial_state(self, hx: object, seq: SequenceBatch, like: Tensor) -> tuple[Tensor, ...]:
         """Zeros, or the user's ``hx`` checked and brought to ``(L*D, B, size)``, sorted."""
+        name = type(self).__name__
         sizes = self.cell.state_sizes(self.hidden_size, self.proj_size)
         rows = self.num_layers * self.num_directions
         if hx is None:
@@ -234,12 +235,11 @@ class RecurrentLayer(CellModule):
 
         def check_shape(arg: str, index: int, t: Tensor) -> Tensor:
             expected = (rows, seq.batch, sizes[index]) if seq.is_batched else (rows, sizes[index])
-            name = type(self).__name__
             check_layer_state(name, arg, t, expected, index=index if several else None, batched=seq.is_batched)
             return t if seq.is_batched else t.unsqueeze(1)
 
         names = [f"{s}0" for s in self.cell.state_names]
-        state = read_state(type(self).__name__, hx, names, like=like, check_shape=check_shape)
+        state = read_state(name, hx, names, like=like, check_shape=check_shape)
         if seq.sorted_indices is not None:
             state = tuple(t.index_select(1, seq.sorted_indices) for t in state)
         return state

@@ -116,7 +116,7 @@ def read_variants(
     for name, value in given.items():
         if name in takes:
             continue
-        if name in LSTM_ONLY and name in LSTMVariantArgs.__annotations__:
+        if name in LSTM_ONLY:
             if value in (None, False):  # off: what every family is
                 continue
             raise ValueError(f"{owner}: {name} is only supported by LSTM; got {name}={value!r}")
