@@ -62,50 +62,31 @@ def test_a_model_for_other_data_is_refused() -> None:
     assert train(run, model=bare, max_steps=2).steps == 2
 
 
+def _run_example(name: str, *args: str) -> str:
+    """The example's standard output, run as a user runs it."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return result.stdout
+
+
 def test_examples_run(tmp_path: Path) -> None:
-    dates = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "seq2seq_dates.py"),
-            "--steps",
-            "3",
-            "--train-size",
-            "300",
-            "--test-size",
-            "20",
-            "--hidden",
-            "16",
-            "--save",
-            str(tmp_path / "dates"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
+    dates = _run_example(
+        "seq2seq_dates.py",
+        *("--steps", "3", "--train-size", "300", "--test-size", "20", "--hidden", "16"),
+        *("--save", str(tmp_path / "dates")),
     )
-    assert "test exact match: greedy" in dates.stdout
-    assert "'03/12/21'" in dates.stdout
+    assert "test exact match: greedy" in dates
+    assert "'03/12/21'" in dates
     assert seq2seq.load(tmp_path / "dates").tgt_vocab is not None
-    sweep = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "seq2seq_attention.py"),
-            "--steps",
-            "2",
-            "--max-length",
-            "12",
-            "--train-size",
-            "200",
-            "--test-size",
-            "40",
-            "--hidden",
-            "16",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
+    sweep = _run_example(
+        "seq2seq_attention.py",
+        *("--steps", "2", "--max-length", "12", "--train-size", "200", "--test-size", "40", "--hidden", "16"),
     )
-    assert "exact match by source length" in sweep.stdout
-    assert "context vector" in sweep.stdout
-    assert "attention" in sweep.stdout
+    assert "exact match by source length" in sweep
+    assert "context vector" in sweep
+    assert "attention" in sweep
