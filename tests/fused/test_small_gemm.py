@@ -39,6 +39,23 @@ def test_small_gemm_equals_mm(m: int, n: int, k: int, transposed: bool, double: 
     torch.testing.assert_close(got.double(), expected, rtol=tol, atol=tol * k)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_gemm_every_tail_height_across_panel_groups(dtype: torch.dtype) -> None:
+    """Rows short of a full tile are tiled across several panels at once: every height up to
+    two full tiles (AVX-512 tiles 8 rows), widths that end inside, on and just past a group of
+    panels (panels are 8 to 32 columns wide by instruction set and dtype)."""
+    g = torch.Generator().manual_seed(0)
+    for m in range(18):
+        for n in (1, 15, 16, 17, 63, 64, 65, 129, 200, 257):
+            for k in (1, 7, 64):
+                a, b = torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
+                expected = a.double() @ b.double()
+                for transposed, operand in ((False, b), (True, b.t().contiguous())):
+                    got = ext().small_gemm(a, operand, transposed)
+                    tol = 1e-12 if dtype == torch.float64 else 1e-5
+                    torch.testing.assert_close(got.double(), expected, rtol=tol, atol=tol * k, msg=f"{m}x{k}x{n}")
+
+
 def test_small_gemm_at_recurrent_sizes() -> None:
     """The shapes of the benchmarks: a thread's rows times W_hh^T (forward) and W_hh (backward)."""
     for m, h in ((16, 128), (4, 64), (32, 256)):

@@ -10,6 +10,12 @@
 // Layout: B is cut into panels of kPanel columns; a panel stores, for each of the k rows of B,
 // its kPanel values contiguously, zero-padded past n. The kernel holds a tile of kTileRows rows
 // by kPanel columns of C in vector registers and adds one rank-1 update per k.
+//
+// Fewer rows than kTileRows (a batch of 1 to 3 per thread on AVX2, the tail of larger blocks) are
+// tiled across several panels at once instead, so the tile still holds 2 * kTileRows
+// accumulators: each accumulator is a chain of k dependent FMAs, and with only the two of a
+// one-row, one-panel tile the FMA latency (4-5 cycles), not its throughput, bounds the product
+// (a fifth of the peak at m = 1).
 #pragma once
 
 #include <algorithm>
@@ -64,54 +70,73 @@ class PackedMatrix {
 
   // C (m x n, row stride ldc) = A (m x k, row stride lda) * B.
   void multiply(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc) const {
-    for (int64_t p = 0; p < panels_; ++p) {
-      const T* panel = data_.data() + p * k_ * kPanel;
-      const int64_t col = p * kPanel, cols = std::min<int64_t>(kPanel, n_ - col);
-      int64_t r = 0;
-      for (; r + kTileRows <= m; r += kTileRows) tile<kTileRows>(a + r * lda, lda, panel, c + r * ldc + col, ldc, cols);
-      if (r < m) tail(m - r, a + r * lda, lda, panel, c + r * ldc + col, ldc, cols);
-    }
+    const int64_t full = m - m % kTileRows;
+    for (int64_t p = 0; p < panels_; ++p)  // full tiles, panel by panel (each panel stays in L1)
+      for (int64_t r = 0; r < full; r += kTileRows) tile<kTileRows, 1>(a + r * lda, lda, p, c + r * ldc, ldc);
+    if (full < m) tail(m - full, a + full * lda, lda, c + full * ldc, ldc);
   }
 
  private:
+  // Panels tiled together for a tile of R rows: enough for 2 * kTileRows accumulators.
   template <int R>
-  void tile(const T* a, int64_t lda, const T* panel, T* c, int64_t ldc, int64_t cols) const {
-    V acc0[R], acc1[R];
+  static constexpr int64_t kGroup = std::max(1, kTileRows / R);
+
+  // C's R rows times panels [p, p + NP): one tile of R x NP * kPanel accumulators.
+  template <int R, int NP>
+  void tile(const T* a, int64_t lda, int64_t p, T* c, int64_t ldc) const {
+    V acc[NP][2][R];
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V{};
+    for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[q][0][r] = acc[q][1][r] = V{};
+    const T* panel = data_.data() + p * k_ * kPanel;
+    const int64_t stride = k_ * kPanel;  // from one panel to the next
     for (int64_t kk = 0; kk < k_; ++kk) {
-      V b0, b1;
-      std::memcpy(&b0, panel + kk * kPanel, sizeof(V));
-      std::memcpy(&b1, panel + kk * kPanel + kLanes, sizeof(V));
+      T x[R];
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const T x = a[r * lda + kk];
-        acc0[r] += x * b0;
-        acc1[r] += x * b1;
+      for (int r = 0; r < R; ++r) x[r] = a[r * lda + kk];
+#pragma GCC unroll 16
+      for (int q = 0; q < NP; ++q) {
+        V b0, b1;
+        std::memcpy(&b0, panel + q * stride + kk * kPanel, sizeof(V));
+        std::memcpy(&b1, panel + q * stride + kk * kPanel + kLanes, sizeof(V));
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          acc[q][0][r] += x[r] * b0;
+          acc[q][1][r] += x[r] * b1;
+        }
       }
     }
-    if (cols == kPanel) {
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        std::memcpy(c + r * ldc, &acc0[r], sizeof(V));
-        std::memcpy(c + r * ldc + kLanes, &acc1[r], sizeof(V));
-      }
-    } else {  // the last, partial panel
-      T row[kPanel];
-      for (int r = 0; r < R; ++r) {
-        std::memcpy(row, &acc0[r], sizeof(V));
-        std::memcpy(row + kLanes, &acc1[r], sizeof(V));
-        std::memcpy(c + r * ldc, row, sizeof(T) * cols);
+    for (int q = 0; q < NP; ++q) {
+      const int64_t col = (p + q) * kPanel, cols = std::min<int64_t>(kPanel, n_ - col);
+      if (cols == kPanel) {
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          std::memcpy(c + r * ldc + col, &acc[q][0][r], sizeof(V));
+          std::memcpy(c + r * ldc + col + kLanes, &acc[q][1][r], sizeof(V));
+        }
+      } else {  // the last, partial panel
+        T row[kPanel];
+        for (int r = 0; r < R; ++r) {
+          std::memcpy(row, &acc[q][0][r], sizeof(V));
+          std::memcpy(row + kLanes, &acc[q][1][r], sizeof(V));
+          std::memcpy(c + r * ldc + col, row, sizeof(T) * cols);
+        }
       }
     }
   }
 
-  // The last m % kTileRows rows, with a tile of exactly that height.
+  // The last m % kTileRows rows, with tiles of exactly that height, kGroup<R> panels wide where
+  // that many panels are left.
   template <int R = kTileRows - 1>
-  void tail(int64_t m, const T* a, int64_t lda, const T* panel, T* c, int64_t ldc, int64_t cols) const {
+  void tail(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc) const {
     if constexpr (R > 0) {
-      if (m == R) tile<R>(a, lda, panel, c, ldc, cols);
-      else tail<R - 1>(m, a, lda, panel, c, ldc, cols);
+      if (m != R) return tail<R - 1>(m, a, lda, c, ldc);
+      constexpr int NP = static_cast<int>(kGroup<R>);
+      int64_t p = 0;
+      for (; p + NP <= panels_; p += NP) tile<R, NP>(a, lda, p, c, ldc);
+      for (; p < panels_; ++p) tile<R, 1>(a, lda, p, c, ldc);
     }
   }
 
