@@ -24,6 +24,23 @@ def test_table_ratios_are_relative_to_the_group_baseline() -> None:
     assert baseline_row.count("| 1.00 |") == 2
 
 
+def test_interleaved_rounds_vary_the_order_so_no_job_always_follows_the_same_one() -> None:
+    calls: list[str] = []
+    jobs = {name: (lambda name=name: calls.append(name)) for name in "abcd"}
+    best = benchmark.interleaved_minimum(jobs, repeats=12, warmup=1)
+    assert set(best) == set("abcd")
+    assert all(v >= 0 for v in best.values())
+    rounds = [calls[4 + 4 * i : 8 + 4 * i] for i in range(12)]  # after one warm-up call each
+    assert rounds[0] == list("abcd")
+    assert all(sorted(r) == list("abcd") for r in rounds)
+    for job in "abcd":
+        predecessors = {r[r.index(job) - 1] for r in rounds if r.index(job) > 0}
+        assert len(predecessors) >= 2, (job, rounds)
+    calls.clear()
+    benchmark.interleaved_minimum(jobs, repeats=12, warmup=1)
+    assert [calls[4 + 4 * i : 8 + 4 * i] for i in range(12)] == rounds  # the same in every run
+
+
 def test_dispatch_overhead_times_both() -> None:
     theirs, ours = benchmark.dispatch_overhead("lstm", calls=20, repeats=1)
     assert 0 < theirs < 1
@@ -63,7 +80,7 @@ def test_small_gemm_script_end_to_end() -> None:
     rows = [
         line for line in result.stdout.splitlines() if line.startswith("| forward") or line.startswith("| backward")
     ]
-    assert len(rows) == 6
+    assert len(rows) == 14  # both passes at each of the script's seven shapes
     assert all(float(row.split("|")[-2]) > 0 for row in rows)
 
 

@@ -8,6 +8,7 @@ its minimum. Run it as ``rnnx bench`` (see :mod:`rnnx.cli`).
 from __future__ import annotations
 
 import platform
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -146,14 +147,21 @@ def interleaved_minimum(
     jobs: Mapping[K, Callable[[], None]], *, repeats: int, warmup: int = 2, calls: int = 1
 ) -> dict[K, float]:
     """Best seconds per call of each job: ``warmup`` calls each, then ``repeats`` rounds in
-    which every job in turn runs ``calls`` back-to-back calls; each keeps its fastest round."""
+    which every job in turn runs ``calls`` back-to-back calls; each keeps its fastest round.
+
+    Each round runs the jobs in a new order (a fixed-seed shuffle, the same in every run): a job
+    run right after another pays for what that one leaves behind (onnxruntime's threads winding
+    down, a cache flushed), and in a fixed order, or a rotated one, the same job would always
+    follow it and always pay."""
     best = dict.fromkeys(jobs, float("inf"))
     for fn in jobs.values():
         for _ in range(warmup):
             fn()
+    order, shuffle = list(jobs), random.Random(0).shuffle
     for _ in range(repeats):
-        for key, fn in jobs.items():
-            best[key] = min(best[key], best_time(fn, calls=calls))
+        for key in order:
+            best[key] = min(best[key], best_time(jobs[key], calls=calls))
+        shuffle(order)
     return best
 
 
