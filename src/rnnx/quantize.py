@@ -172,9 +172,11 @@ def quantize_dynamic(model: nn.Module, *, dtype: torch.dtype = torch.qint8, inpl
             ``copy.deepcopy`` and leave ``model`` untouched.
 
     Returns:
-        The quantized model, for CPU inference. Its ``state_dict`` holds packed weights: load
-        it into another ``quantize_dynamic`` result, not into the float model; ``torch.load``
-        needs ``weights_only=False`` for it (a trusted file only).
+        The quantized model, for CPU inference. To deploy it, save the float model's weights
+        (safetensors) and quantize again after loading them: the int8 weights are a function
+        of the float ones, so the result is the same model, bit for bit. Its own ``state_dict``
+        holds packed weights, which load only into another ``quantize_dynamic`` result and need
+        ``torch.load(..., weights_only=False)`` (a file you made, only).
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or ``inplace`` not a bool.
