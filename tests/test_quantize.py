@@ -245,4 +245,3 @@ def test_quantizing_the_loaded_float_weights_rebuilds_the_model_bit_for_bit(tmp_
     x = torch.randn(9, 3, 6)
     with torch.inference_mode():
         assert torch.equal(rebuilt(x), quantized(x))
-
