@@ -30,6 +30,19 @@ namespace rnnx {
 namespace py = pybind11;
 using OptionalTensor = c10::optional<torch::Tensor>;
 
+// The configuration both passes take, X(type, name): ScanConfig, with SAVE (the forward's
+// X(bool, save), or nothing) in its place; BackwardConfig is the same but save.
+#define RNNX_SCAN_CONFIG(X, SAVE)  \
+  X(int64_t, kind)                 \
+  X(bool, reverse)                 \
+  X(bool, layer_norm)              \
+  X(bool, peephole)                \
+  SAVE                             \
+  X(std::vector<int64_t>, sizes)   \
+  X(std::vector<int64_t>, draws)   \
+  X(double, p_h)                   \
+  X(double, p_c)
+
 // The forward's arguments, X(type, name): ScanTensors, then ScanConfig.
 #define RNNX_FORWARD_ARGUMENTS(X)    \
   X(torch::Tensor, gi)               \
@@ -44,15 +57,7 @@ using OptionalTensor = c10::optional<torch::Tensor>;
   X(OptionalTensor, peep)            \
   X(OptionalTensor, mask)            \
   X(OptionalTensor, w_hr)            \
-  X(int64_t, kind)                   \
-  X(bool, reverse)                   \
-  X(bool, layer_norm)                \
-  X(bool, peephole)                  \
-  X(bool, save)                      \
-  X(std::vector<int64_t>, sizes)     \
-  X(std::vector<int64_t>, draws)     \
-  X(double, p_h)                     \
-  X(double, p_c)
+  RNNX_SCAN_CONFIG(X, X(bool, save))
 
 // The backward's arguments, X(type, name): BackwardTensors, then BackwardConfig.
 #define RNNX_BACKWARD_ARGUMENTS(X)       \
@@ -66,14 +71,7 @@ using OptionalTensor = c10::optional<torch::Tensor>;
   X(OptionalTensor, peep)                \
   X(OptionalTensor, mask)                \
   X(OptionalTensor, w_hr)                \
-  X(int64_t, kind)                       \
-  X(bool, reverse)                       \
-  X(bool, layer_norm)                    \
-  X(bool, peephole)                      \
-  X(std::vector<int64_t>, sizes)         \
-  X(std::vector<int64_t>, draws)         \
-  X(double, p_h)                         \
-  X(double, p_c)
+  RNNX_SCAN_CONFIG(X, /* no save */)
 
 // The forward's results, X(name): ScanResult, then the buffers its backward reads (SavedBuffers,
 // the backward's `saved`).
