@@ -79,7 +79,7 @@ class PackedMatrix {
  private:
   // Panels tiled together for a tile of R rows: enough for 2 * kTileRows accumulators.
   template <int R>
-  static constexpr int64_t kGroup = std::max(1, kTileRows / R);
+  static constexpr int kGroup = std::max(1, kTileRows / R);
 
   // C's R rows times panels [p, p + NP): one tile of R x NP * kPanel accumulators.
   template <int R, int NP>
@@ -133,7 +133,7 @@ class PackedMatrix {
   void tail(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc) const {
     if constexpr (R > 0) {
       if (m != R) return tail<R - 1>(m, a, lda, c, ldc);
-      constexpr int NP = static_cast<int>(kGroup<R>);
+      constexpr int NP = kGroup<R>;
       int64_t p = 0;
       for (; p + NP <= panels_; p += NP) tile<R, NP>(a, lda, p, c, ldc);
       for (; p < panels_; ++p) tile<R, 1>(a, lda, p, c, ldc);
