@@ -7,9 +7,11 @@ import copy
 import io
 import pickle
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.ao.nn.quantized import dynamic as qd
 
@@ -225,18 +227,14 @@ def test_state_dict_file_round_trip() -> None:
         assert torch.equal(quantized(x), fresh(x))
 
 
-def test_quantizing_the_loaded_float_weights_rebuilds_the_model_bit_for_bit(tmp_path: object) -> None:
+def test_quantizing_the_loaded_float_weights_rebuilds_the_model_bit_for_bit(tmp_path: Path) -> None:
     """The deployment recipe that needs no pickle: keep the float weights (safetensors), load them
     into a fresh float model, quantize that. Dynamic quantization draws each int8 weight and
     scale from the float weights alone, so the result is the same model."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file, save_file
-
     torch.manual_seed(8)
     model = Head(rnnx.LSTM(6, 10, num_layers=2, bidirectional=True)).eval()
     quantized = rnnx.quantize_dynamic(model)
-    path = Path(str(tmp_path)) / "model.safetensors"
+    path = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     torch.manual_seed(9)
     fresh = Head(rnnx.LSTM(6, 10, num_layers=2, bidirectional=True)).eval()
